@@ -1,0 +1,116 @@
+"""What alembic/env.py needs beyond Alembic itself: which database, how to connect, what to check.
+
+Kept out of env.py so that env.py reads as Alembic's template does, and so the CLI
+(deploy, status) connects exactly the way migrations do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from taptik_models.errors import ConfigError, DatabaseUnavailable
+from taptik_models.settings import load_settings, normalize_database_url, redact_url
+
+CONNECT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """The `-x key=value` options env.py understands."""
+
+    db_url: str | None = None
+    lock_timeout: str = "2s"
+    statement_timeout: str = "0"
+    lock_wait: float = 600.0
+
+    @classmethod
+    def from_x_arguments(cls, x: dict[str, str]) -> MigrationOptions:
+        known = {"db_url", "lock_timeout", "statement_timeout", "lock_wait"}
+        unknown = sorted(set(x) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown -x option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        try:
+            lock_wait = float(x.get("lock_wait", cls.lock_wait))
+        except ValueError:
+            raise ConfigError(f"-x lock_wait must be a number of seconds, got {x['lock_wait']!r}") from None
+        return cls(
+            db_url=x.get("db_url") or None,
+            lock_timeout=x.get("lock_timeout", cls.lock_timeout),
+            statement_timeout=x.get("statement_timeout", cls.statement_timeout),
+            lock_wait=lock_wait,
+        )
+
+
+def resolve_url(explicit: str | None, ini_url: str | None, *, start_local: bool = True) -> str | None:
+    """-x db_url, then alembic.ini's sqlalchemy.url, then DATABASE_URL, else the embedded database.
+
+    Returns None only when nothing is configured and `start_local` is False (offline mode).
+    """
+    for candidate in (explicit, ini_url):
+        if candidate:
+            return normalize_database_url(candidate)
+    settings = load_settings()
+    if settings.database_url:
+        return settings.database_url
+    if not start_local:
+        return None
+    return local_database_url(announce=True)
+
+
+def local_database_url(*, announce: bool = False) -> str:
+    """Start the embedded database if needed and return its migrator URL."""
+    from storage_tasks.local_db import LocalDatabase
+
+    local = LocalDatabase(load_settings().home)
+    was_running = local.is_running()
+    local.start()
+    url = local.url()
+    if announce:
+        verb = "using" if was_running else "started"
+        print(
+            f"taptik: {verb} embedded PostgreSQL in {local.pgdata} at "
+            f"{url.render_as_string(hide_password=True)}",
+            file=sys.stderr,
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def create_engine(url: str) -> Engine:
+    return sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
+
+
+def describe_connect_error(url: str, exc: DBAPIError) -> str:
+    """One line saying why we could not connect, with no password in it."""
+    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc.orig).__name__
+    reason = reason.removeprefix("connection failed: ")
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return f"cannot connect to {redact_url(url)}: {reason}"
+
+
+@contextlib.contextmanager
+def connect(url: str) -> Iterator[Connection]:
+    """A connection, or DatabaseUnavailable with one clear line."""
+    engine = create_engine(url)
+    try:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            raise DatabaseUnavailable(describe_connect_error(url, exc)) from None
+        with connection:
+            yield connection
+    finally:
+        engine.dispose()
