@@ -38,3 +38,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 from storage_tasks.local_cli import local  # noqa: E402  (registration after the group exists)
 
 main.add_command(local)
+
+from storage_tasks.storage_cli import COMMANDS  # noqa: E402
+
+for command in COMMANDS:
+    main.add_command(command)

@@ -62,10 +62,7 @@ def s3_env(moto_endpoint: str, monkeypatch) -> str:
 @pytest.fixture(params=["file", "s3"])
 def storage_url(request, tmp_path: Path, monkeypatch) -> str:
     """The URL of an empty store, once per backend; also set as TAPTIK_STORAGE."""
-    if request.param == "file":
-        url = (tmp_path / "bucket").as_uri()
-    else:
-        url = request.getfixturevalue("s3_env")
+    url = (tmp_path / "bucket").as_uri() if request.param == "file" else request.getfixturevalue("s3_env")
     monkeypatch.setenv("TAPTIK_STORAGE", url)
     return url
 
