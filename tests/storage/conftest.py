@@ -68,6 +68,19 @@ def storage_url(request, tmp_path: Path, monkeypatch) -> str:
 
 
 @pytest.fixture
+def file_storage_url(tmp_path: Path, monkeypatch) -> str:
+    """The file backend only: for behaviour that does not depend on the backend."""
+    url = (tmp_path / "bucket").as_uri()
+    monkeypatch.setenv("TAPTIK_STORAGE", url)
+    return url
+
+
+@pytest.fixture
+def file_store(file_storage_url: str) -> ObjectStore:
+    return open_store(file_storage_url, retry=FAST_RETRY)
+
+
+@pytest.fixture
 def store(storage_url: str) -> ObjectStore:
     return open_store(storage_url, retry=FAST_RETRY)
 

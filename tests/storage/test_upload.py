@@ -61,10 +61,10 @@ def test_dry_run_changes_nothing(manifest, user_id, storage_url, store, engine):
     assert keys(store) == set() and rows(engine) == []
 
 
-def test_refused_confirmation_changes_nothing(manifest, user_id, storage_url, store, engine):
+def test_refused_confirmation_changes_nothing(manifest, user_id, file_store, engine):
     result = run("upload", "--manifest", str(manifest), "--user-id", user_id, input="n\n")
     assert result.exit_code == 1
-    assert keys(store) == set() and rows(engine) == []
+    assert keys(file_store) == set() and rows(engine) == []
 
 
 def test_remove_local_deletes_only_verified_and_recorded_files(manifest, user_id, storage_url, engine):
@@ -74,33 +74,33 @@ def test_remove_local_deletes_only_verified_and_recorded_files(manifest, user_id
     assert len(rows(engine)) == 3
 
 
-def test_unknown_user_is_refused_before_anything_is_stored(manifest, migrated_url, storage_url, store, engine):
+def test_unknown_user_is_refused_before_anything_is_stored(manifest, migrated_url, file_store, engine):
     nobody = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(UnknownUser, match="does not exist"):
-        upload_packages(manifest, nobody, storage_url=storage_url)
+        upload_packages(manifest, nobody)
     result = run("upload", "--manifest", str(manifest), "--user-id", nobody, "--yes")
     assert result.exit_code == 2
-    assert keys(store) == set() and rows(engine) == []
+    assert keys(file_store) == set() and rows(engine) == []
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [("not json at all", "is not JSON"), ('{"packages": {"a": 1}}', "no 'packages' list"), ("[]", "no 'packages'")],
 )
-def test_bad_manifest_is_one_clear_line(tmp_path, user_id, storage_url, store, engine, content, message):
+def test_bad_manifest_is_one_clear_line(tmp_path, user_id, file_store, engine, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     with pytest.raises(ManifestError, match=message):
-        upload_packages(bad, user_id, storage_url=storage_url)
-    assert keys(store) == set() and rows(engine) == []
+        upload_packages(bad, user_id)
+    assert keys(file_store) == set() and rows(engine) == []
 
 
-def test_manifest_entry_with_bad_checksum_is_refused(manifest, tmp_path, user_id, storage_url):
+def test_manifest_entry_with_bad_checksum_is_refused(manifest, tmp_path, user_id, file_storage_url):
     doc = json.loads(manifest.read_text())
     doc["packages"][0]["sha256"] = "../../etc/passwd"
     manifest.write_text(json.dumps(doc))
     with pytest.raises(ManifestError, match="sha256 must be 64 hex digits"):
-        upload_packages(manifest, user_id, storage_url=storage_url)
+        upload_packages(manifest, user_id)
 
 
 class FailingAfter:
@@ -155,7 +155,7 @@ def test_corrupted_upload_is_not_recorded_and_local_file_stays(manifest, user_id
     assert all(Path(o.path).exists() for o in failed)
 
 
-def test_failed_upload_exits_non_zero_and_lists_each_error(manifest, user_id, storage_url, engine):
+def test_failed_upload_exits_non_zero_and_lists_each_error(manifest, user_id, file_storage_url, engine):
     Path(_entries(manifest)[1]["path"]).unlink()
     result = run("upload", "--manifest", str(manifest), "--user-id", user_id, "--yes")
     assert result.exit_code == 1
@@ -163,8 +163,8 @@ def test_failed_upload_exits_non_zero_and_lists_each_error(manifest, user_id, st
     assert "2 uploaded, 0 skipped, 1 failed" in result.output
 
 
-def test_rows_fit_the_schema_the_database_has(manifest, user_id, storage_url, engine):
-    upload_packages(manifest, user_id, storage_url=storage_url, public=True)
+def test_rows_fit_the_schema_the_database_has(manifest, user_id, file_storage_url, engine):
+    upload_packages(manifest, user_id, public=True)
     with engine.connect() as conn:
         columns = package_columns(conn)
         public = conn.execute(sa.text("SELECT bool_and(is_public) FROM taptik_packages")).scalar_one()
