@@ -18,8 +18,9 @@ from alembic import context
 from data_migrations.locks import migration_lock, set_migration_timeouts
 from storage_tasks import migrator
 from storage_tasks.revision_naming import number_new_revisions
-from taptik_models import POLICIES, autogen_plugin, metadata, supabase_env
+from taptik_models import autogen_plugin, supabase_env
 from taptik_models.errors import TaptikError
+from taptik_models.models import POLICIES, metadata
 from taptik_models.settings import redact_url
 
 config = context.config
@@ -70,10 +71,13 @@ def run_online(connection, options: migrator.MigrationOptions, where: str) -> No
     if owns_transactions:
         connection.commit()
     with migration_lock(connection, options.lock_wait, commit=owns_transactions):
-        set_migration_timeouts(
-            connection, options.lock_timeout, options.statement_timeout, commit=owns_transactions
+        set_migration_timeouts(connection, options.lock_timeout, options.statement_timeout, commit=owns_transactions)
+        context.configure(
+            connection=connection,
+            taptik_owns_transactions=owns_transactions,
+            taptik_batch_rows=options.batch_rows,
+            **COMMON,
         )
-        context.configure(connection=connection, **COMMON)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -2,24 +2,23 @@
 
 Alembic has no lock of its own against two concurrent upgrades. We hold a
 session-level advisory lock for the whole run: a transaction-level one would be
-released by the commit inside `autocommit_block`. Waiting for it obeys
-`lock_timeout`, so the wait is bounded without polling.
+released by the commit inside `autocommit_block`. The wait for it is bounded
+(`-x lock_wait`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 
 from taptik_models.errors import MigrationLockTimeout
 
 # b"taptikdb" read as a signed bigint; pg_locks shows it as classid (high) / objid (low).
 MIGRATION_LOCK_KEY = int.from_bytes(b"taptikdb", "big", signed=True)
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _set(connection: Connection, name: str, value: str) -> None:
@@ -51,32 +50,23 @@ def lock_holder(connection: Connection) -> dict | None:
 def migration_lock(connection: Connection, wait_seconds: float, *, commit: bool = True) -> Iterator[None]:
     """Hold the migration advisory lock for the block, waiting at most `wait_seconds` for it.
 
+    The wait polls `pg_try_advisory_lock` between transactions instead of blocking in
+    `pg_advisory_lock`: a blocked statement holds a snapshot, and the lock holder's
+    CREATE INDEX CONCURRENTLY waits for every such snapshot, a deadlock.
+
     With `commit=False` the caller owns the transaction (pytest-alembic hands one in): we
     neither commit nor roll back, and release the lock inside that transaction.
     """
-    _set(connection, "lock_timeout", f"{max(1, int(wait_seconds * 1000))}ms")
-    try:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    except DBAPIError as exc:
-        if not commit:
-            raise
-        connection.rollback()
-        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-            raise
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.05
+    while not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}).scalar():
         holder = lock_holder(connection)
-        who = (
-            f"held by backend pid {holder['pid']} ({holder['user']}, "
-            f"application {holder['application'] or '-'}, "
-            f"connected since {holder['since']:%Y-%m-%d %H:%M:%S%z})"
-            if holder
-            else "its holder has just released it"
-        )
-        raise MigrationLockTimeout(
-            f"waited {wait_seconds:g} s for the taptik migration lock "
-            f"(pg_advisory_lock({MIGRATION_LOCK_KEY})), {who}; "
-            "another migration is running: retry when it ends, or raise -x lock_wait=SECONDS"
-        ) from None
-    _set(connection, "lock_timeout", "0")
+        if commit:
+            connection.commit()
+        if time.monotonic() >= deadline:
+            raise MigrationLockTimeout(_describe_wait(wait_seconds, holder))
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
     if commit:
         connection.commit()
     try:
@@ -87,6 +77,21 @@ def migration_lock(connection: Connection, wait_seconds: float, *, commit: bool 
         connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
         if commit:
             connection.commit()
+
+
+def _describe_wait(wait_seconds: float, holder: dict | None) -> str:
+    who = (
+        f"held by backend pid {holder['pid']} ({holder['user']}, "
+        f"application {holder['application'] or '-'}, "
+        f"connected since {holder['since']:%Y-%m-%d %H:%M:%S%z})"
+        if holder
+        else "its holder has just released it"
+    )
+    return (
+        f"waited {wait_seconds:g} s for the taptik migration lock "
+        f"(pg_advisory_lock({MIGRATION_LOCK_KEY})), {who}; "
+        "another migration is running: retry when it ends, or raise -x lock_wait=SECONDS"
+    )
 
 
 def set_migration_timeouts(

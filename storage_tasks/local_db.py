@@ -64,6 +64,8 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As PostgreSQL binds: a port in TIME_WAIT after our own stop is still ours to reuse.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -128,9 +130,7 @@ class LocalDatabase:
                 **kwargs,
             )
         except subprocess.TimeoutExpired:
-            raise LocalDatabaseError(
-                f"{name} did not finish within {timeout:.0f} s; see {self.logfile}"
-            ) from None
+            raise LocalDatabaseError(f"{name} did not finish within {timeout:.0f} s; see {self.logfile}") from None
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             last = detail[-1] if detail else f"exit code {done.returncode}"

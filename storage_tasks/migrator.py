@@ -19,6 +19,7 @@ from taptik_models.errors import ConfigError, DatabaseUnavailable
 from taptik_models.settings import load_settings, normalize_database_url, redact_url
 
 CONNECT_TIMEOUT_S = 10
+APPLICATION_NAME = "taptik-migrator"  # how `taptik-db status` and tests recognise a migrator
 
 
 @dataclass(frozen=True)
@@ -29,24 +30,27 @@ class MigrationOptions:
     lock_timeout: str = "2s"
     statement_timeout: str = "0"
     lock_wait: float = 600.0
+    batch_rows: int | None = None
 
     @classmethod
     def from_x_arguments(cls, x: dict[str, str]) -> MigrationOptions:
-        known = {"db_url", "lock_timeout", "statement_timeout", "lock_wait"}
+        known = {"db_url", "lock_timeout", "statement_timeout", "lock_wait", "batch_rows"}
         unknown = sorted(set(x) - known)
         if unknown:
-            raise ConfigError(
-                f"unknown -x option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+            raise ConfigError(f"unknown -x option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         try:
             lock_wait = float(x.get("lock_wait", cls.lock_wait))
         except ValueError:
             raise ConfigError(f"-x lock_wait must be a number of seconds, got {x['lock_wait']!r}") from None
+        batch_rows = x.get("batch_rows")
+        if batch_rows is not None and not (batch_rows.isdigit() and int(batch_rows) > 0):
+            raise ConfigError(f"-x batch_rows must be a positive whole number, got {batch_rows!r}")
         return cls(
             db_url=x.get("db_url") or None,
             lock_timeout=x.get("lock_timeout", cls.lock_timeout),
             statement_timeout=x.get("statement_timeout", cls.statement_timeout),
             lock_wait=lock_wait,
+            batch_rows=int(batch_rows) if batch_rows else None,
         )
 
 
@@ -77,8 +81,7 @@ def local_database_url(*, announce: bool = False) -> str:
     if announce:
         verb = "using" if was_running else "started"
         print(
-            f"taptik: {verb} embedded PostgreSQL in {local.pgdata} at "
-            f"{url.render_as_string(hide_password=True)}",
+            f"taptik: {verb} embedded PostgreSQL in {local.pgdata} at {url.render_as_string(hide_password=True)}",
             file=sys.stderr,
         )
     return url.render_as_string(hide_password=False)
@@ -86,7 +89,9 @@ def local_database_url(*, announce: bool = False) -> str:
 
 def create_engine(url: str) -> Engine:
     return sa.create_engine(
-        url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+        url,
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME},
     )
 
 

@@ -1,9 +1,17 @@
-"""SQLAlchemy 2.0 models of the head schema, its RLS policies, settings and the Supabase environment."""
+"""The head schema of taptik's Supabase database, and what surrounds it.
 
-from taptik_models.base import NAMING_CONVENTION, Base
-from taptik_models.packages import TaptikPackage
-from taptik_models.policies import POLICIES
+- `taptik_models.models`: SQLAlchemy 2.0 models of every table, `metadata`, `POLICIES`
+- `taptik_models.compat`: the v1/v2 API mapping (pure; revisions may import it)
+- `taptik_models.settings`, `taptik_models.errors`, `taptik_models.supabase_env`
 
-metadata = Base.metadata
+Nothing is imported here, so importing a pure submodule never loads the ORM classes.
+"""
 
-__all__ = ["NAMING_CONVENTION", "POLICIES", "Base", "TaptikPackage", "metadata"]
+
+def __getattr__(name: str):
+    # `from taptik_models import metadata` still works, loading the models only on demand.
+    if name in ("metadata", "POLICIES", "Base", "NAMING_CONVENTION"):
+        from taptik_models import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'taptik_models' has no attribute {name!r}")

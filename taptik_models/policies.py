@@ -27,18 +27,47 @@ class PGPolicy(_PGPolicy):
         yield text(f"CREATE POLICY {self._name()} on {self.on_entity} {self.definition};")
 
 
-VIEW_PUBLIC_PACKAGES = PGPolicy(
-    schema="public",
-    signature='"Users can view public packages"',
-    on_entity="public.taptik_packages",
-    definition="AS PERMISSIVE FOR SELECT TO public USING ((is_public OR (auth.uid() = user_id)))",
-)
+def _policy(table: str, name: str, definition: str) -> PGPolicy:
+    return PGPolicy(schema="public", signature=name, on_entity=f"public.{table}", definition=definition)
 
-MANAGE_OWN_PACKAGES = PGPolicy(
-    schema="public",
-    signature='"Users can manage own packages"',
-    on_entity="public.taptik_packages",
-    definition="AS PERMISSIVE FOR ALL TO public USING ((auth.uid() = user_id))",
-)
 
-POLICIES = [VIEW_PUBLIC_PACKAGES, MANAGE_OWN_PACKAGES]
+MY_TEAMS = "(SELECT tm.team_id FROM team_members tm WHERE tm.user_id = auth.uid())"
+OWNS_PACKAGE = "EXISTS (SELECT 1 FROM taptik_packages p WHERE p.id = package_id AND p.user_id = auth.uid())"
+
+POLICIES = [
+    _policy(
+        "taptik_packages",
+        "Packages are visible to owner, public or team",
+        f"AS PERMISSIVE FOR SELECT TO public USING (auth.uid() = user_id OR is_public OR team_id IN {MY_TEAMS})",
+    ),
+    _policy(
+        "taptik_packages",
+        "Owners manage their packages",
+        "AS PERMISSIVE FOR ALL TO public USING (auth.uid() = user_id) WITH CHECK (auth.uid() = user_id)",
+    ),
+    _policy(
+        "teams",
+        "Members can view their teams",
+        f"AS PERMISSIVE FOR SELECT TO public USING (id IN {MY_TEAMS})",
+    ),
+    _policy(
+        "team_members",
+        "Members can view their own memberships",
+        "AS PERMISSIVE FOR SELECT TO public USING (user_id = auth.uid())",
+    ),
+    _policy(
+        "package_analytics",
+        "Owners read their packages' events",
+        f"AS PERMISSIVE FOR SELECT TO public USING ({OWNS_PACKAGE})",
+    ),
+    _policy(
+        "package_versions",
+        "Versions are visible with their package",
+        "AS PERMISSIVE FOR SELECT TO public USING (EXISTS (SELECT 1 FROM taptik_packages p WHERE p.id = package_id))",
+    ),
+    _policy(
+        "package_versions",
+        "Owners manage their package versions",
+        f"AS PERMISSIVE FOR ALL TO public USING ({OWNS_PACKAGE}) WITH CHECK ({OWNS_PACKAGE})",
+    ),
+]

@@ -28,9 +28,7 @@ def normalize_database_url(raw: str) -> str:
     except ArgumentError:
         raise ConfigError(f"DATABASE_URL is not a database URL: {_redact_unparsed(raw)}") from None
     if url.drivername not in _ACCEPTED_SCHEMES:
-        raise ConfigError(
-            f"DATABASE_URL must start with postgres:// or postgresql:// (got {url.drivername}://)"
-        )
+        raise ConfigError(f"DATABASE_URL must start with postgres:// or postgresql:// (got {url.drivername}://)")
     if not url.host and not url.query.get("host"):
         raise ConfigError(f"DATABASE_URL names no host: {redact_url(url)}")
     return url.set(drivername=DRIVER).render_as_string(hide_password=False)

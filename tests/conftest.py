@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from psycopg import sql
 from pytest_postgresql import factories
 from pytest_postgresql.executors import NoopExecutor
@@ -27,6 +29,7 @@ from taptik_models import supabase_env
 from taptik_models.settings import DRIVER, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+HEAD = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head()
 
 
 class PgServer(NoopExecutor):

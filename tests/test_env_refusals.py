@@ -37,16 +37,12 @@ def bare_db_url(pg_server, postgresql):
 
 def test_database_without_supabase_environment_is_refused_and_untouched(bare_db_url):
     result = run_alembic("upgrade", "head", database_url=bare_db_url)
-    _assert_one_line_failure(
-        result, contains="lacks the Supabase environment", secret=make_url(bare_db_url).password
-    )
+    _assert_one_line_failure(result, contains="lacks the Supabase environment", secret=make_url(bare_db_url).password)
     assert "auth.users" in result.stderr and "taptik-db local install-env" in result.stderr
     engine = sa.create_engine(bare_db_url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         created = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-            )
+            sa.text("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
         ).scalar()
         schemas = set(conn.execute(sa.text("SELECT nspname FROM pg_namespace")).scalars())
     engine.dispose()

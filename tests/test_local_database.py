@@ -32,10 +32,7 @@ def test_alembic_upgrade_without_database_url_starts_embedded_database(home):
     engine = sa.create_engine(local.url(), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM taptik_packages")).scalar() == 0
-        assert (
-            conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
-            is False
-        )
+        assert conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar() is False
     engine.dispose()
 
 

@@ -145,10 +145,7 @@ def test_downgrade_archives_rows_and_upgrade_restores_them(packages, alembic_run
 def test_migrator_is_not_a_superuser(v1):
     """The suite migrates as Supabase's postgres role does: a revision needing superuser fails here."""
     with v1.connect() as conn:
-        assert (
-            conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
-            is False
-        )
+        assert conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar() is False
 
 
 def test_random_uuid_package_ids(v1):

@@ -1,0 +1,180 @@
+"""Lock-safe DDL (DESIGN.md rule 3), as small named helpers revisions call.
+
+- Every statement that locks a busy table runs under the migrator's `lock_timeout`
+  and is retried with backoff when the lock is not granted (GitLab's with_lock_retries).
+- Indexes on existing tables are built CONCURRENTLY, outside a transaction; an INVALID
+  index left by an earlier failed build is dropped first.
+- Foreign keys and checks are added NOT VALID, then validated (SHARE UPDATE EXCLUSIVE).
+- NOT NULL goes through a validated CHECK, so SET NOT NULL skips its full-table scan.
+All helpers are idempotent: rerunning a revision killed halfway finishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from alembic import op
+from data_migrations import runtime
+from data_migrations.sql import ident, literal, qualified
+
+log = logging.getLogger("alembic.taptik")
+
+LOCK_RETRIES = 5
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def execute_with_lock_retries(sql: str, *, retries: int = LOCK_RETRIES, first_pause: float = 0.2) -> None:
+    """Run one DDL statement; when its lock is not granted within lock_timeout, back off and retry.
+
+    Inside a transaction each attempt is a savepoint, so a timed-out attempt does not abort
+    the migration. After `retries` attempts the last error propagates: the run fails cleanly,
+    it never waits indefinitely behind (and in front of) the application's queries.
+    """
+    if runtime.offline():
+        op.execute(text(sql))
+        return
+    conn = op.get_bind()
+    pause = first_pause
+    for attempt in range(1, retries + 1):
+        try:
+            if conn.in_transaction() and not runtime.in_autocommit(conn):
+                with conn.begin_nested():
+                    conn.execute(text(sql))
+            else:
+                conn.execute(text(sql))
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE or attempt == retries:
+                raise
+            log.warning("lock not granted (attempt %d/%d), retrying in %.1fs: %s", attempt, retries, pause, sql)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def add_column(table: str, column_sql: str, schema: str = "public") -> None:
+    """ADD COLUMN IF NOT EXISTS. Keep defaults constant: a volatile one rewrites the table."""
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ADD COLUMN IF NOT EXISTS {column_sql}")
+
+
+def drop_column(table: str, column: str, schema: str = "public") -> None:
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} DROP COLUMN IF EXISTS {ident(column)}")
+
+
+def add_foreign_key(
+    name: str,
+    table: str,
+    columns: list[str],
+    referred: str,
+    referred_columns: list[str],
+    *,
+    ondelete: str | None = None,
+    schema: str = "public",
+) -> None:
+    """Add NOT VALID (brief lock on both tables), then VALIDATE (no write lock)."""
+    cols = ", ".join(ident(c) for c in columns)
+    ref_cols = ", ".join(ident(c) for c in referred_columns)
+    on_delete = f" ON DELETE {ondelete}" if ondelete else ""
+    _add_constraint_if_missing(
+        name,
+        table,
+        f"FOREIGN KEY ({cols}) REFERENCES {referred} ({ref_cols}){on_delete} NOT VALID",
+        schema,
+    )
+    validate_constraint(name, table, schema)
+
+
+def add_check(name: str, table: str, condition: str, schema: str = "public") -> None:
+    _add_constraint_if_missing(name, table, f"CHECK ({condition}) NOT VALID", schema)
+    validate_constraint(name, table, schema)
+
+
+def _add_constraint_if_missing(name: str, table: str, definition: str, schema: str) -> None:
+    if runtime.offline():
+        op.execute(
+            text(
+                f"""DO $c$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_constraint WHERE conname = {literal(name)}
+                 AND conrelid = to_regclass({literal(qualified(schema, table))})) THEN
+    ALTER TABLE {qualified(schema, table)} ADD CONSTRAINT {ident(name)} {definition};
+  END IF;
+END
+$c$"""
+            )
+        )
+        return
+    if not constraint_exists(name, table, schema):
+        execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ADD CONSTRAINT {ident(name)} {definition}")
+
+
+def constraint_exists(name: str, table: str, schema: str = "public") -> bool:
+    return bool(
+        op.get_bind()
+        .execute(
+            text("SELECT 1 FROM pg_constraint WHERE conname = :n AND conrelid = to_regclass(:t)"),
+            {"n": name, "t": qualified(schema, table)},
+        )
+        .first()
+    )
+
+
+def validate_constraint(name: str, table: str, schema: str = "public") -> None:
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} VALIDATE CONSTRAINT {ident(name)}")
+
+
+def drop_constraint(name: str, table: str, schema: str = "public") -> None:
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} DROP CONSTRAINT IF EXISTS {ident(name)}")
+
+
+def set_not_null(table: str, column: str, schema: str = "public") -> None:
+    """NOT NULL without a long ACCESS EXCLUSIVE scan: validated CHECK, SET NOT NULL, drop the CHECK."""
+    check = f"ck_{table}_{column}_not_null"
+    add_check(check, table, f"{ident(column)} IS NOT NULL", schema)
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {ident(column)} SET NOT NULL")
+    drop_constraint(check, table, schema)
+
+
+def drop_not_null(table: str, column: str, schema: str = "public") -> None:
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {ident(column)} DROP NOT NULL")
+
+
+def set_default(table: str, column: str, default_sql: str | None, schema: str = "public") -> None:
+    action = f"SET DEFAULT {default_sql}" if default_sql is not None else "DROP DEFAULT"
+    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {ident(column)} {action}")
+
+
+def create_index(name: str, table: str, definition: str, *, where: str | None = None, schema: str = "public") -> None:
+    """CREATE INDEX CONCURRENTLY outside the transaction (plain CREATE INDEX when we cannot leave it).
+
+    `definition` is the column list, e.g. "(created_at DESC)". An INVALID index of the same
+    name, left by a build that failed or was killed, is dropped and rebuilt.
+    """
+    predicate = f" WHERE {where}" if where else ""
+    with runtime.outside_transaction() as concurrent:
+        if concurrent:
+            conn = op.get_bind()
+            invalid = conn.execute(
+                text(
+                    "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :s AND c.relname = :n AND NOT i.indisvalid"
+                ),
+                {"s": schema, "n": name},
+            ).first()
+            if invalid:
+                log.warning("dropping invalid index %s left by an earlier failed build", name)
+                execute_with_lock_retries(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
+        keyword = "CONCURRENTLY " if concurrent else ""
+        execute_with_lock_retries(
+            f"CREATE INDEX {keyword}IF NOT EXISTS {ident(name)} ON {qualified(schema, table)} {definition}{predicate}"
+        )
+
+
+def drop_index(name: str, schema: str = "public") -> None:
+    with runtime.outside_transaction() as concurrent:
+        keyword = "CONCURRENTLY " if concurrent else ""
+        execute_with_lock_retries(f"DROP INDEX {keyword}IF EXISTS {qualified(schema, name)}")

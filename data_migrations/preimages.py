@@ -1,0 +1,133 @@
+"""Pre-images: the values an upgrade rewrites, saved first so the downgrade restores them exactly.
+
+`rewrite_in_batches` computes new values for some columns, and in the same statement as
+the update saves each changed row's `before` and `after` (as jsonb, which round-trips
+text, arrays, numbers and timestamps exactly) into `taptik_archive.pre_images`.
+`restore_pre_images` puts `before` back, but only where the row still holds `after`:
+a value the application changed since the upgrade is newer than both and is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+
+from alembic import op
+from data_migrations import batches
+from data_migrations.sql import ident, literal, qualified
+
+log = logging.getLogger("alembic.taptik")
+
+PRE_IMAGES = qualified(batches.ARCHIVE_SCHEMA, "pre_images")
+
+
+def ensure_pre_image_table() -> None:
+    batches.ensure_progress_table()  # creates the schema too
+    op.execute(
+        text(
+            f"""CREATE TABLE IF NOT EXISTS {PRE_IMAGES} (
+  revision text NOT NULL,
+  table_name text NOT NULL,
+  pk uuid NOT NULL,
+  before jsonb NOT NULL,
+  after jsonb NOT NULL,
+  saved_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (revision, table_name, pk)
+)"""
+        )
+    )
+
+
+def _json_of(alias: str, columns: list[str]) -> str:
+    return "jsonb_build_object(" + ", ".join(f"{literal(c)}, {alias}.{ident(c)}" for c in columns) + ")"
+
+
+def _set_from_json(table: str, columns: list[str], source: str) -> str:
+    cols = ", ".join(ident(c) for c in columns)
+    picked = ", ".join(f"r.{ident(c)}" for c in columns)
+    return f"({cols}) = (SELECT {picked} FROM jsonb_populate_record(NULL::{table}, {source}) r)"
+
+
+def rewrite_step(
+    revision: str,
+    name: str,
+    table: str,
+    assignments: dict[str, str],
+    *,
+    where: str = "TRUE",
+    preserve: list[str] | None = None,
+) -> batches.BatchStep:
+    """A batch step setting `column = expression` (expressions over alias `t`) on rows matching `where`.
+
+    Pre-images are kept for the `preserve` columns (default: all assigned). Columns the
+    revision adds and its downgrade archives need none.
+    """
+    qtable = qualified("public", table)
+    columns = list(assignments)
+    kept = preserve if preserve is not None else columns
+    dropped = [c for c in columns if c not in kept]
+    unkept = f" - ARRAY[{', '.join(literal(c) for c in dropped)}]::text[]" if dropped else ""
+    after = "jsonb_build_object(" + ", ".join(f"{literal(c)}, {expr}" for c, expr in assignments.items()) + ")"
+    ctes = f"""computed AS (
+  SELECT t.id, {_json_of("t", columns)} AS before, {after} AS after
+  FROM {qtable} t JOIN batch b ON b.id = t.id
+  WHERE {where}
+),
+changed AS (SELECT id, before, after FROM computed WHERE before IS DISTINCT FROM after),
+saved AS (
+  INSERT INTO {PRE_IMAGES} (revision, table_name, pk, before, after)
+  SELECT {literal(revision)}, {literal(table)}, id, before{unkept}, after{unkept} FROM changed
+  WHERE before{unkept} IS DISTINCT FROM after{unkept}
+  ON CONFLICT (revision, table_name, pk) DO NOTHING
+),
+affected AS (
+  UPDATE {qtable} t SET {_set_from_json(qtable, columns, "c.after")}
+  FROM changed c WHERE t.id = c.id
+  RETURNING 1
+)"""
+    return batches.BatchStep(revision=revision, name=name, source=qtable, ctes=ctes)
+
+
+def rewrite_in_batches(
+    revision: str,
+    name: str,
+    table: str,
+    assignments: dict[str, str],
+    *,
+    where: str = "TRUE",
+    preserve: list[str] | None = None,
+) -> int:
+    """Rewrite columns in keyset batches, saving pre-images; returns rows changed."""
+    ensure_pre_image_table()
+    return batches.run(rewrite_step(revision, name, table, assignments, where=where, preserve=preserve))
+
+
+def restore_step(revision: str, table: str, columns: list[str]) -> batches.BatchStep:
+    qtable = qualified("public", table)
+    ctes = f"""restored AS (
+  UPDATE {qtable} t SET {_set_from_json(qtable, columns, "p.before")}
+  FROM {PRE_IMAGES} p JOIN batch b ON b.id = p.pk
+  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)}
+    AND t.id = p.pk AND {_json_of("t", columns)} = p.after
+  RETURNING 1
+),
+affected AS (
+  DELETE FROM {PRE_IMAGES} p USING batch b
+  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND p.pk = b.id
+  RETURNING 1
+)"""
+    return batches.BatchStep(
+        revision=revision,
+        name=f"restore {table} {','.join(columns)}",
+        source=PRE_IMAGES,
+        ctes=ctes,
+        key="pk",
+        source_filter=f"revision = {literal(revision)} AND table_name = {literal(table)}",
+    )
+
+
+def restore_pre_images(revision: str, table: str, columns: list[str]) -> None:
+    """Put back the pre-images `revision` saved for `table` (where unchanged since), then forget them."""
+    ensure_pre_image_table()
+    batches.run(restore_step(revision, table, columns))
