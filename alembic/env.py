@@ -11,10 +11,10 @@ import contextlib
 from logging.config import fileConfig
 
 import sqlalchemy as sa
+from alembic import context
 from alembic.util import CommandError
 from alembic_utils.replaceable_entity import register_entities
 
-from alembic import context
 from data_migrations.locks import migration_lock, set_migration_timeouts
 from storage_tasks import migrator
 from storage_tasks.revision_naming import number_new_revisions

@@ -8,9 +8,9 @@ it behaves the same online and in `alembic upgrade --sql`.
 
 from __future__ import annotations
 
+from alembic import op
 from sqlalchemy import text
 
-from alembic import op
 from data_migrations import runtime
 from data_migrations.ddl import drop_column
 from data_migrations.sql import ident, literal, qualified

@@ -17,9 +17,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from alembic import op
 from sqlalchemy import text
 
-from alembic import op
 from data_migrations import runtime
 from data_migrations.sql import ident, literal, qualified
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import time
 
+from alembic import op
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from alembic import op
 from data_migrations import runtime
 from data_migrations.sql import ident, literal, qualified
 

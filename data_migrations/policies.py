@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from alembic import op
 from sqlalchemy import text
 
-from alembic import op
 from data_migrations.sql import ident, literal, qualified
 
 

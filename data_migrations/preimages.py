@@ -3,17 +3,18 @@
 `rewrite_in_batches` computes new values for some columns, and in the same statement as
 the update saves each changed row's `before` and `after` (as jsonb, which round-trips
 text, arrays, numbers and timestamps exactly) into `taptik_archive.pre_images`.
-`restore_pre_images` puts `before` back, but only where the row still holds `after`:
-a value the application changed since the upgrade is newer than both and is kept.
+`restore_pre_images` puts `before` back, column by column, only where the row still
+holds `after`: a value the application changed since the upgrade is newer than both
+and is kept.
 """
 
 from __future__ import annotations
 
 import logging
 
+from alembic import op
 from sqlalchemy import text
 
-from alembic import op
 from data_migrations import batches
 from data_migrations.sql import ident, literal, qualified
 
@@ -105,11 +106,17 @@ def rewrite_in_batches(
 
 def restore_step(revision: str, table: str, columns: list[str]) -> batches.BatchStep:
     qtable = qualified("public", table)
+    # Column by column: a value still equal to what the upgrade wrote gets its pre-image back.
+    unchanged = "jsonb_build_object({name}, t.{col}) = jsonb_build_object({name}, p.after->{name})"
+    assignments = ", ".join(
+        f"{ident(c)} = CASE WHEN {unchanged.format(name=literal(c), col=ident(c))} "
+        f"THEN r.{ident(c)} ELSE t.{ident(c)} END"
+        for c in columns
+    )
     ctes = f"""restored AS (
-  UPDATE {qtable} t SET {_set_from_json(qtable, columns, "p.before")}
-  FROM {PRE_IMAGES} p JOIN batch b ON b.id = p.pk
-  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)}
-    AND t.id = p.pk AND {_json_of("t", columns)} = p.after
+  UPDATE {qtable} t SET {assignments}
+  FROM {PRE_IMAGES} p JOIN batch b ON b.id = p.pk, jsonb_populate_record(NULL::{qtable}, p.before) r
+  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND t.id = p.pk
   RETURNING 1
 ),
 affected AS (

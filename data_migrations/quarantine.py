@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
+from alembic import op
 from sqlalchemy import text
 
-from alembic import op
 from data_migrations import runtime
 from data_migrations.archive import ARCHIVE_SCHEMA
 from data_migrations.sql import ident, literal, qualified
@@ -41,6 +41,8 @@ def quarantine_sql(
         + ", ".join(f"CASE WHEN m.{ident(c)} IS NULL THEN {literal(c)} END" for c in required)
         + ")"
     )
+    # A row quarantined before (kept by the downgrade) keeps its first quarantined_at.
+    refresh = ", ".join(f"{ident(c)} = EXCLUDED.{ident(c)}" for c in [*columns[1:], "reason"])
     statements = [text(f"CREATE SCHEMA IF NOT EXISTS {ident(ARCHIVE_SCHEMA)}")]
     copies = []
     for dependent, fk in dependents.items():
@@ -58,10 +60,15 @@ def quarantine_sql(
             *copies,
             f"moved AS (DELETE FROM {qualified('public', table)} t USING doomed WHERE t.id = doomed.id RETURNING t.*)",
             f"kept AS (INSERT INTO {qualified('public', quarantine)} ({cols}, reason, quarantined_at) "
-            f"SELECT {', '.join('m.' + ident(c) for c in columns)}, {reason}, now() FROM moved m RETURNING 1)",
+            f"SELECT {', '.join('m.' + ident(c) for c in columns)}, {reason}, now() FROM moved m "
+            f"ON CONFLICT (id) DO UPDATE SET {refresh} RETURNING 1)",
         ]
     )
     statements.append(text(f"WITH {ctes}\nSELECT count(*) FROM kept"))
+    # Rows the downgrade's copy kept that meet the constraints now are no longer quarantined.
+    statements.append(
+        text(f"DELETE FROM {qualified('public', quarantine)} q USING {qualified('public', table)} t WHERE q.id = t.id")
+    )
     return statements
 
 
@@ -74,13 +81,15 @@ def quarantine_rows(
     dependents: dict[str, str],
 ) -> int | None:
     """Move failing rows (and copies of their dependents) aside; returns how many (None offline)."""
-    *setup, move = quarantine_sql(revision, table, quarantine, columns, required, dependents)
+    *setup, move, cleanup = quarantine_sql(revision, table, quarantine, columns, required, dependents)
     for statement in setup:
         op.execute(statement)
     if runtime.offline():
         op.execute(move)
+        op.execute(cleanup)
         return None
     count = op.get_bind().execute(move).scalar_one()
+    op.execute(cleanup)
     log.info(
         "%s: moved %d row(s) of %s that lack %s into %s",
         revision,
@@ -93,12 +102,16 @@ def quarantine_rows(
 
 
 def release_quarantine(revision: str, table: str, quarantine: str, columns: list[str], dependents: dict[str, str]):
-    """Move every quarantined row back, then its dependents (the downgrade)."""
+    """Copy every quarantined row back, then its dependents (the downgrade).
+
+    The quarantine table keeps its rows (the revision then archives it), so upgrading again
+    finds each still-failing row's original reason and quarantined_at.
+    """
     cols = ", ".join(ident(c) for c in columns)
     op.execute(
         text(
-            f"WITH back AS (DELETE FROM {qualified('public', quarantine)} RETURNING {cols}) "
-            f"INSERT INTO {qualified('public', table)} ({cols}) SELECT {cols} FROM back"
+            f"INSERT INTO {qualified('public', table)} ({cols}) "
+            f"SELECT {cols} FROM {qualified('public', quarantine)} ON CONFLICT (id) DO NOTHING"
         )
     )
     for dependent in dependents:

@@ -1,6 +1,6 @@
 """`alembic upgrade head --sql` renders the chain as reviewable SQL, without touching a database."""
 
-from tests.conftest import run_alembic
+from tests.conftest import HEAD, run_alembic
 
 
 def test_offline_upgrade_renders_sql_without_a_database(tmp_path):
@@ -15,5 +15,34 @@ def test_offline_upgrade_renders_sql_without_a_database(tmp_path):
 
 def test_offline_downgrade_renders_archive_move():
     result = run_alembic("downgrade", "0001:base", "--sql")
+    assert result.returncode == 0, result.stderr
+    assert "SET SCHEMA taptik_archive" in result.stdout
+
+
+def test_offline_sql_of_the_whole_chain_applies_to_a_fresh_database(db_url, engine):
+    """The rendered SQL, data steps included, is what a reviewer can run by hand: it reaches head."""
+    result = run_alembic("upgrade", "head", "--sql")
+    assert result.returncode == 0, result.stderr
+    sql = result.stdout
+    for expected in [
+        "INSERT INTO public.package_analytics",  # the events backfill, as one set-based statement
+        "INSERT INTO public.package_versions",
+        "taptik_archive.pre_images",  # pre-images saved by the backfills
+        "INSERT INTO public.taptik_packages_quarantine",
+        "VALIDATE CONSTRAINT",
+    ]:
+        assert expected in sql
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.autocommit = True
+        conn.connection.dbapi_connection.execute(sql)
+    check = run_alembic("check", database_url=db_url)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    current = run_alembic("current", database_url=db_url)
+    assert f"{HEAD} (head)" in current.stdout
+
+
+def test_offline_downgrade_of_the_whole_chain_renders():
+    result = run_alembic("downgrade", f"{HEAD}:base", "--sql")
     assert result.returncode == 0, result.stderr
     assert "SET SCHEMA taptik_archive" in result.stdout

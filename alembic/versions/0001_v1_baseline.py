@@ -13,9 +13,9 @@ Create Date: 2026-11-24
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from alembic import op
 from data_migrations.archive import archive_table, restore_archived_table
 from data_migrations.policies import create_policy, enable_rls
 

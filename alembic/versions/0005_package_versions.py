@@ -14,8 +14,8 @@ Create Date: 2026-11-24
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from data_migrations import batches, ddl
 from data_migrations.archive import archive_table, restore_archived_table
 from data_migrations.backfills import load_package_versions
