@@ -76,6 +76,7 @@ def run_online(connection, options: migrator.MigrationOptions, where: str) -> No
             connection=connection,
             taptik_owns_transactions=owns_transactions,
             taptik_batch_rows=options.batch_rows,
+            taptik_batch_pause=options.batch_pause,
             **COMMON,
         )
         with context.begin_transaction():

@@ -111,7 +111,9 @@ def run(step: BatchStep, *, batch_rows: int | None = None, offline_guard: str | 
             statement = f"DO $g$ BEGIN IF {offline_guard} THEN EXECUTE {literal(statement)}; END IF; END $g$"
         op.execute(text(statement).bindparams(**step.params))
         return 0
-    limit = batch_rows or int(op.get_context().opts.get("taptik_batch_rows") or DEFAULT_BATCH_ROWS)
+    opts = op.get_context().opts
+    limit = batch_rows or int(opts.get("taptik_batch_rows") or DEFAULT_BATCH_ROWS)
+    pause = float(opts.get("taptik_batch_pause") or 0)
     with runtime.outside_transaction():
         ensure_progress_table()
         conn = op.get_bind()
@@ -146,6 +148,8 @@ def run(step: BatchStep, *, batch_rows: int | None = None, offline_guard: str | 
                 size = min(limit, size * 2)
             elif elapsed > TARGET_BATCH_SECONDS:
                 size = max(100, size // 2)
+            if pause:
+                time.sleep(pause)  # room for the application between batches
         conn.execute(
             text(f"UPDATE {PROGRESS} SET finished_at = now() WHERE revision = :r AND step = :s"),
             {"r": step.revision, "s": step.name},

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from data_migrations import runtime
 from data_migrations.sql import ident, literal, qualified
+from taptik_models.errors import LockNotGranted
 
 log = logging.getLogger("alembic.taptik")
 
@@ -48,11 +49,21 @@ def execute_with_lock_retries(sql: str, *, retries: int = LOCK_RETRIES, first_pa
                 conn.execute(text(sql))
             return
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE or attempt == retries:
+            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
                 raise
+            if attempt == retries:
+                raise LockNotGranted(
+                    f"gave up after {retries} attempts to lock for: {' '.join(sql.split())[:160]} "
+                    f"(lock_timeout {_setting(conn, 'lock_timeout')} each; another transaction holds the table: "
+                    "retry when it ends, or raise -x lock_timeout)"
+                ) from None
             log.warning("lock not granted (attempt %d/%d), retrying in %.1fs: %s", attempt, retries, pause, sql)
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
+
+
+def _setting(conn, name: str) -> str:
+    return conn.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar()
 
 
 def add_column(table: str, column_sql: str, schema: str = "public") -> None:

@@ -31,17 +31,16 @@ class MigrationOptions:
     statement_timeout: str = "0"
     lock_wait: float = 600.0
     batch_rows: int | None = None
+    batch_pause: float = 0.0
 
     @classmethod
     def from_x_arguments(cls, x: dict[str, str]) -> MigrationOptions:
-        known = {"db_url", "lock_timeout", "statement_timeout", "lock_wait", "batch_rows"}
+        known = {"db_url", "lock_timeout", "statement_timeout", "lock_wait", "batch_rows", "batch_pause"}
         unknown = sorted(set(x) - known)
         if unknown:
             raise ConfigError(f"unknown -x option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        try:
-            lock_wait = float(x.get("lock_wait", cls.lock_wait))
-        except ValueError:
-            raise ConfigError(f"-x lock_wait must be a number of seconds, got {x['lock_wait']!r}") from None
+        lock_wait = _seconds(x, "lock_wait", cls.lock_wait)
+        batch_pause = _seconds(x, "batch_pause", cls.batch_pause)
         batch_rows = x.get("batch_rows")
         if batch_rows is not None and not (batch_rows.isdigit() and int(batch_rows) > 0):
             raise ConfigError(f"-x batch_rows must be a positive whole number, got {batch_rows!r}")
@@ -51,7 +50,18 @@ class MigrationOptions:
             statement_timeout=x.get("statement_timeout", cls.statement_timeout),
             lock_wait=lock_wait,
             batch_rows=int(batch_rows) if batch_rows else None,
+            batch_pause=batch_pause,
         )
+
+
+def _seconds(x: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(x.get(name, default))
+    except ValueError:
+        raise ConfigError(f"-x {name} must be a number of seconds, got {x[name]!r}") from None
+    if value < 0:
+        raise ConfigError(f"-x {name} must not be negative")
+    return value
 
 
 def resolve_url(explicit: str | None, ini_url: str | None, *, start_local: bool = True) -> str | None:

@@ -33,6 +33,12 @@ class MigrationLockTimeout(TaptikError):
     exit_code = 5
 
 
+class LockNotGranted(TaptikError):
+    """A migration statement could not get its table lock within lock_timeout, after every retry."""
+
+    exit_code = 8
+
+
 class LocalDatabaseError(TaptikError):
     """The embedded local PostgreSQL could not be initialised, started or stopped."""
 

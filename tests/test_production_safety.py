@@ -1,0 +1,117 @@
+"""Small-scale versions of the production guarantees: lock-safe DDL, resumable batches, rebuilt indexes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+
+from tests.conftest import ROOT, run_alembic
+
+
+def _version(conn) -> str:
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _seed_packages(engine, count: int, downloads: int) -> None:
+    with engine.begin() as conn:
+        user = conn.execute(sa.text("INSERT INTO auth.users (id) VALUES (gen_random_uuid()) RETURNING id")).scalar()
+        conn.execute(
+            sa.text(
+                "INSERT INTO taptik_packages (config_id, user_id, name, checksum, storage_url, download_count) "
+                "SELECT 'c' || g, :u, 'p' || g, md5(g::text), 'k/' || g, :d FROM generate_series(1, :n) g"
+            ),
+            {"u": user, "d": downloads, "n": count},
+        )
+
+
+def _rows_done_in_flight(conn, revision: str) -> int | None:
+    if conn.execute(sa.text("SELECT to_regclass('taptik_archive.taptik_migration_progress')")).scalar() is None:
+        return None
+    return conn.execute(
+        sa.text(
+            "SELECT rows_done FROM taptik_archive.taptik_migration_progress WHERE revision = :r AND finished_at IS NULL"
+        ),
+        {"r": revision},
+    ).scalar()
+
+
+def test_migrator_blocked_by_a_lock_retries_then_fails_cleanly(engine, db_url):
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    with engine.connect() as holder:
+        holder.execute(sa.text("SELECT count(*) FROM taptik_packages"))  # ACCESS SHARE until rollback
+        started = time.monotonic()
+        result = run_alembic("-x", "lock_timeout=100ms", "upgrade", "head", database_url=db_url, timeout=60)
+        elapsed = time.monotonic() - started
+        holder.rollback()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("lock not granted (attempt") == 4
+    assert "gave up after 5 attempts to lock for: ALTER TABLE public.taptik_packages ADD COLUMN" in result.stderr
+    assert elapsed < 30
+    with engine.connect() as conn:
+        assert _version(conn) == "0002"  # 0003 rolled back whole
+    assert run_alembic("upgrade", "head", database_url=db_url).returncode == 0
+
+
+def test_killed_backfill_resumes_without_duplicates(engine, db_url):
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    _seed_packages(engine, count=200, downloads=5)
+    assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "TAPTIK_TEST_DATABASE_URL"} | {"DATABASE_URL": db_url}
+    migrator = subprocess.Popen(
+        [sys.executable, "-m", "alembic", "-x", "batch_rows=10", "-x", "batch_pause=0.05", "upgrade", "0004"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:
+        while True:
+            assert time.monotonic() < deadline and migrator.poll() is None, "never caught the backfill running"
+            done = _rows_done_in_flight(conn, "0004")
+            conn.rollback()
+            if done and done >= 100:
+                break
+            time.sleep(0.02)
+    os.kill(migrator.pid, signal.SIGKILL)
+    migrator.wait()
+    with engine.connect() as conn:
+        assert _version(conn) == "0003"
+        partial = conn.execute(sa.text("SELECT count(*) FROM package_analytics")).scalar()
+    assert 0 < partial < 1000
+    rerun = run_alembic("upgrade", "head", database_url=db_url)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming after key" in rerun.stderr
+    with engine.connect() as conn:
+        counts = conn.execute(
+            sa.text("SELECT count(*) AS n FROM package_analytics GROUP BY package_id")
+        ).scalars().all()  # fmt: skip
+        leftover = conn.execute(sa.text("SELECT count(*) FROM taptik_archive.taptik_migration_progress")).scalar()
+    assert len(counts) == 200 and set(counts) == {5}
+    assert leftover == 0
+
+
+def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(engine, db_url):
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    _seed_packages(engine, count=3, downloads=0)
+    assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.autocommit = True
+        conn.exec_driver_sql("UPDATE taptik_packages SET likes = 1")
+        conn.exec_driver_sql("DROP INDEX ix_taptik_packages_likes")
+        try:  # a concurrent unique build over duplicates fails and leaves an INVALID index behind
+            conn.exec_driver_sql(
+                "CREATE UNIQUE INDEX CONCURRENTLY ix_taptik_packages_likes ON taptik_packages (likes) WHERE likes > 0"
+            )
+        except sa.exc.IntegrityError:
+            pass
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")  # as if 0003 was killed there
+        valid = "SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'ix_taptik_packages_likes'::regclass"
+        assert conn.exec_driver_sql(valid).one() == (False, True)
+        result = run_alembic("upgrade", "0003", database_url=db_url)
+        assert result.returncode == 0, result.stderr
+        assert "dropping invalid index ix_taptik_packages_likes" in result.stderr
+        assert conn.exec_driver_sql(valid).one() == (True, False)
