@@ -61,6 +61,9 @@ def run_offline(options: migrator.MigrationOptions) -> None:
         dialect_opts={"paramstyle": "named"},
         **COMMON,
     )
+    # The timeouts online runs set on their session, so reviewed SQL runs under the same limits.
+    context.execute(f"SET lock_timeout = '{options.lock_timeout}'")
+    context.execute(f"SET statement_timeout = '{options.statement_timeout}'")
     with context.begin_transaction():
         context.run_migrations()
 

@@ -105,7 +105,7 @@ def run(step: BatchStep, *, batch_rows: int | None = None, offline_guard: str | 
     `offline_guard`: a condition the rendered offline SQL checks before running the step
     (online, Python decides before calling).
     """
-    if runtime.offline():
+    if runtime.offline():  # one set-based statement, inside the revision's transaction
         statement = whole_table_statement(step)
         if offline_guard:
             statement = f"DO $g$ BEGIN IF {offline_guard} THEN EXECUTE {literal(statement)}; END IF; END $g$"

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from data_migrations import runtime
+from data_migrations.lint import Ignore, ignore_comment
 from data_migrations.sql import ident, literal, qualified
 from taptik_models.errors import LockNotGranted
 
@@ -28,13 +29,16 @@ LOCK_RETRIES = 5
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
-def execute_with_lock_retries(sql: str, *, retries: int = LOCK_RETRIES, first_pause: float = 0.2) -> None:
+def execute_with_lock_retries(
+    sql: str, *, retries: int = LOCK_RETRIES, first_pause: float = 0.2, squawk: Ignore | None = None
+) -> None:
     """Run one DDL statement; when its lock is not granted within lock_timeout, back off and retry.
 
     Inside a transaction each attempt is a savepoint, so a timed-out attempt does not abort
     the migration. After `retries` attempts the last error propagates: the run fails cleanly,
     it never waits indefinitely behind (and in front of) the application's queries.
     """
+    sql = ignore_comment(squawk) + sql
     if runtime.offline():
         op.execute(text(sql))
         return
@@ -66,9 +70,11 @@ def _setting(conn, name: str) -> str:
     return conn.execute(text("SELECT current_setting(:n)"), {"n": name}).scalar()
 
 
-def add_column(table: str, column_sql: str, schema: str = "public") -> None:
+def add_column(table: str, column_sql: str, schema: str = "public", *, squawk: Ignore | None = None) -> None:
     """ADD COLUMN IF NOT EXISTS. Keep defaults constant: a volatile one rewrites the table."""
-    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ADD COLUMN IF NOT EXISTS {column_sql}")
+    execute_with_lock_retries(
+        f"ALTER TABLE {qualified(schema, table)} ADD COLUMN IF NOT EXISTS {column_sql}", squawk=squawk
+    )
 
 
 def drop_column(table: str, column: str, schema: str = "public") -> None:
@@ -134,11 +140,18 @@ def constraint_exists(name: str, table: str, schema: str = "public") -> bool:
 
 
 def validate_constraint(name: str, table: str, schema: str = "public") -> None:
-    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} VALIDATE CONSTRAINT {ident(name)}")
+    """VALIDATE in a transaction of its own: the ADD ... NOT VALID lock is released before the scan."""
+    with runtime.outside_transaction():
+        execute_with_lock_retries(
+            f"ALTER TABLE {qualified(schema, table)} VALIDATE CONSTRAINT {ident(name)}",
+            squawk=("prefer-robust-stmts", "VALIDATE is idempotent; it runs outside a transaction on purpose"),
+        )
 
 
-def drop_constraint(name: str, table: str, schema: str = "public") -> None:
-    execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} DROP CONSTRAINT IF EXISTS {ident(name)}")
+def drop_constraint(name: str, table: str, schema: str = "public", *, squawk: Ignore | None = None) -> None:
+    execute_with_lock_retries(
+        f"ALTER TABLE {qualified(schema, table)} DROP CONSTRAINT IF EXISTS {ident(name)}", squawk=squawk
+    )
 
 
 def set_not_null(table: str, column: str, schema: str = "public") -> None:
@@ -146,7 +159,9 @@ def set_not_null(table: str, column: str, schema: str = "public") -> None:
     check = f"ck_{table}_{column}_not_null"
     add_check(check, table, f"{ident(column)} IS NOT NULL", schema)
     execute_with_lock_retries(f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {ident(column)} SET NOT NULL")
-    drop_constraint(check, table, schema)
+    drop_constraint(
+        check, table, schema, squawk=("ban-drop-constraint", "the CHECK only paved the way: NOT NULL now holds it")
+    )
 
 
 def drop_not_null(table: str, column: str, schema: str = "public") -> None:
@@ -166,7 +181,7 @@ def create_index(name: str, table: str, definition: str, *, where: str | None = 
     """
     predicate = f" WHERE {where}" if where else ""
     with runtime.outside_transaction() as concurrent:
-        if concurrent:
+        if concurrent and not runtime.offline():
             conn = op.get_bind()
             invalid = conn.execute(
                 text(

@@ -32,8 +32,11 @@ def in_autocommit(connection) -> bool:
 
 @contextlib.contextmanager
 def outside_transaction() -> Iterator[bool]:
-    """Alembic's autocommit_block when we own the transaction; yields whether it is in effect."""
-    if owns_transactions():
+    """Alembic's autocommit_block when we own the transaction; yields whether it is in effect.
+
+    Offline it renders as COMMIT ... BEGIN around the block, as Alembic does.
+    """
+    if offline() or owns_transactions():
         with op.get_context().autocommit_block():
             yield True
     else:

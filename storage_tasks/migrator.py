@@ -7,6 +7,7 @@ Kept out of env.py so that env.py reads as Alembic's template does, and so the C
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class MigrationOptions:
 
     db_url: str | None = None
     lock_timeout: str = "2s"
-    statement_timeout: str = "0"
+    statement_timeout: str = "30min"
     lock_wait: float = 600.0
     batch_rows: int | None = None
     batch_pause: float = 0.0
@@ -46,12 +47,23 @@ class MigrationOptions:
             raise ConfigError(f"-x batch_rows must be a positive whole number, got {batch_rows!r}")
         return cls(
             db_url=x.get("db_url") or None,
-            lock_timeout=x.get("lock_timeout", cls.lock_timeout),
-            statement_timeout=x.get("statement_timeout", cls.statement_timeout),
+            lock_timeout=_duration(x, "lock_timeout", cls.lock_timeout),
+            statement_timeout=_duration(x, "statement_timeout", cls.statement_timeout),
             lock_wait=lock_wait,
             batch_rows=int(batch_rows) if batch_rows else None,
             batch_pause=batch_pause,
         )
+
+
+_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+
+
+def _duration(x: dict[str, str], name: str, default: str) -> str:
+    """A PostgreSQL duration such as 2s, 500ms or 30min (it ends up in a SET statement)."""
+    value = x.get(name, default).strip()
+    if not _DURATION.match(value):
+        raise ConfigError(f"-x {name} must be a duration such as 500ms, 2s or 30min, got {value!r}")
+    return value
 
 
 def _seconds(x: dict[str, str], name: str, default: float) -> float:

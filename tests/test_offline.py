@@ -1,5 +1,10 @@
 """`alembic upgrade head --sql` renders the chain as reviewable SQL, without touching a database."""
 
+import subprocess
+
+from sqlalchemy.engine import make_url
+
+from storage_tasks.local_db import pg_binary
 from tests.conftest import HEAD, run_alembic
 
 
@@ -19,7 +24,7 @@ def test_offline_downgrade_renders_archive_move():
     assert "SET SCHEMA taptik_archive" in result.stdout
 
 
-def test_offline_sql_of_the_whole_chain_applies_to_a_fresh_database(db_url, engine):
+def test_offline_sql_of_the_whole_chain_applies_to_a_fresh_database(db_url, tmp_path):
     """The rendered SQL, data steps included, is what a reviewer can run by hand: it reaches head."""
     result = run_alembic("upgrade", "head", "--sql")
     assert result.returncode == 0, result.stderr
@@ -32,9 +37,15 @@ def test_offline_sql_of_the_whole_chain_applies_to_a_fresh_database(db_url, engi
         "VALIDATE CONSTRAINT",
     ]:
         assert expected in sql
-    with engine.connect() as conn:
-        conn.connection.dbapi_connection.autocommit = True
-        conn.connection.dbapi_connection.execute(sql)
+    script = tmp_path / "upgrade.sql"
+    script.write_text(sql)
+    libpq_url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    applied = subprocess.run(
+        [str(pg_binary("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script), libpq_url],
+        capture_output=True,
+        text=True,
+    )  # as a reviewer would apply it, statement by statement
+    assert applied.returncode == 0, applied.stderr
     check = run_alembic("check", database_url=db_url)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr

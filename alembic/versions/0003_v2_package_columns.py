@@ -64,8 +64,9 @@ def upgrade() -> None:
     ddl.add_column(TABLE, "description text")
     ddl.add_column(TABLE, "team_id uuid")
     ddl.add_column(TABLE, "sanitization_level text")
-    ddl.add_column(TABLE, "likes integer NOT NULL DEFAULT 0")
-    ddl.add_column(TABLE, "views integer NOT NULL DEFAULT 0")
+    counter = ("prefer-bigint-over-int", "DESIGN.md fixes likes and views as integer, like download_count")
+    ddl.add_column(TABLE, "likes integer NOT NULL DEFAULT 0", squawk=counter)
+    ddl.add_column(TABLE, "views integer NOT NULL DEFAULT 0", squawk=counter)
     ddl.add_column(TABLE, "archived_at timestamptz")
     ddl.add_foreign_key(
         "fk_taptik_packages_team_id_teams", TABLE, ["team_id"], "public.teams", ["id"], ondelete="SET NULL"

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from data_migrations import batches, ddl
 from data_migrations.archive import archive_table, restore_archived_table
 from data_migrations.backfills import load_download_events
+from data_migrations.lint import ignore_in_file
 from data_migrations.policies import create_policy, enable_rls
 
 revision: str = "0004"
@@ -47,6 +48,10 @@ def upgrade() -> None:
             if_not_exists=True,
         )
         load_download_events(revision)
+    ignore_in_file(
+        "require-concurrent-index-creation",
+        "package_analytics is new: the application does not read or write it before this revision commits",
+    )
     ddl.add_foreign_key(
         "fk_package_analytics_package_id_taptik_packages",
         TABLE,
