@@ -17,6 +17,7 @@ from alembic_utils.replaceable_entity import register_entities
 
 from data_migrations.locks import migration_lock, set_migration_timeouts
 from storage_tasks import migrator
+from storage_tasks.checksums import record_applied
 from storage_tasks.revision_naming import number_new_revisions
 from taptik_models import autogen_plugin, supabase_env
 from taptik_models.errors import TaptikError
@@ -50,6 +51,7 @@ COMMON = dict(
     transaction_per_migration=True,
     process_revision_directives=number_new_revisions,
     autogenerate_plugins=autogen_plugin.AUTOGENERATE_PLUGINS,
+    on_version_apply=[record_applied],
 )
 
 
