@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-from data_migrations import runtime
+from data_migrations import batches, runtime
 from data_migrations.ddl import drop_column
 from data_migrations.sql import ident, literal, qualified
 
@@ -109,20 +109,37 @@ def restore_archived_columns(revision: str, table: str, columns: list[str], key:
     """Write archived column values back (rows still present), then drop the archive table.
 
     Call after the columns have been added back and before any backfill, so archived
-    values win over recomputed ones.
+    values win over recomputed ones. Online it runs in keyset batches over the archive
+    (short row locks on a busy table); offline it renders as one guarded statement.
     """
-    source = qualified(ARCHIVE_SCHEMA, column_archive_name(table, revision))
+    name = column_archive_name(table, revision)
+    source = qualified(ARCHIVE_SCHEMA, name)
     assignments = ", ".join(f"{ident(c)} = a.{ident(c)}" for c in columns)
-    op.execute(
-        text(
-            f"""DO $restore$
+    update = f"UPDATE {qualified('public', table)} t SET {assignments} FROM {source} a"
+    if runtime.offline():
+        op.execute(
+            text(
+                f"""DO $restore$
 BEGIN
   IF to_regclass({literal(source)}) IS NOT NULL THEN
-    UPDATE {qualified("public", table)} t SET {assignments}
-      FROM {source} a WHERE t.{ident(key)} = a.{ident(key)};
+    {update} WHERE t.{ident(key)} = a.{ident(key)};
     DROP TABLE {source};
   END IF;
 END
 $restore$"""
+            )
+        )
+        return
+    if not has_archived_table(name):
+        return
+    batches.run(
+        batches.BatchStep(
+            revision=revision,
+            name=f"restore archived columns of {table}",
+            source=source,
+            key=key,
+            ctes=f"affected AS ({update} JOIN batch b ON b.id = a.{ident(key)} "
+            f"WHERE t.{ident(key)} = a.{ident(key)} RETURNING 1)",
         )
     )
+    op.execute(text(f"DROP TABLE IF EXISTS {source}"))
