@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,18 +71,20 @@ class VerificationFailed(TaptikError):
 def verify_stored(store: ObjectStore, key: str, size: int, sha256: str, checked_by_store: bool) -> None:
     """Raise VerificationFailed unless `key` holds `size` bytes hashing to `sha256`.
 
-    The size comes from a stat; the content is re-read only when the store did not
-    check the checksum itself during the put.
+    When the store checked the sha256 itself during the put (S3 recomputes a supplied
+    ChecksumSHA256 and refuses a mismatch), that is the proof and costs no request.
+    Otherwise: a stat for the size, then a re-read for the sha256.
     """
+    if checked_by_store:
+        return
     info = store.stat(key)
     if info is None:
         raise VerificationFailed(f"{key} is missing right after its upload")
     if info.size != size:
         raise VerificationFailed(f"{key} holds {info.size} bytes, expected {size}")
-    if not checked_by_store:
-        actual, _ = sha256_chunks(store.get(key))
-        if actual != sha256:
-            raise VerificationFailed(f"{key} has sha256 {actual[:12]}..., expected {sha256[:12]}...")
+    actual, _ = sha256_chunks(store.get(key))
+    if actual != sha256:
+        raise VerificationFailed(f"{key} has sha256 {actual[:12]}..., expected {sha256[:12]}...")
 
 
 def _store_one(store: ObjectStore, entry: PackageEntry, key: str) -> None:
@@ -181,20 +183,16 @@ def upload_packages(
 
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             futures = {pool.submit(_store_one, store, e, k): (e, k) for e, k in todo}
-            finished = 0
-            while futures:
-                ready, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    entry, key = futures.pop(future)
-                    finished += 1
-                    error = future.exception()
-                    if error is None:
-                        pending.append((entry, _row(entry, user_id, key, public)))
-                    else:
-                        outcome = outcome_of[(entry.sha256, entry.path)]
-                        outcome.status, outcome.detail = "failed", _describe(error)
-                    if progress:
-                        progress(finished, len(todo))
+            for finished, future in enumerate(as_completed(futures), 1):
+                entry, key = futures[future]
+                error = future.exception()
+                if error is None:
+                    pending.append((entry, _row(entry, user_id, key, public)))
+                else:
+                    outcome = outcome_of[(entry.sha256, entry.path)]
+                    outcome.status, outcome.detail = "failed", _describe(error)
+                if progress:
+                    progress(finished, len(todo))
                 if len(pending) >= INSERT_BATCH:
                     flush()
         flush()
