@@ -43,3 +43,8 @@ from storage_tasks.storage_cli import COMMANDS  # noqa: E402
 
 for command in COMMANDS:
     main.add_command(command)
+
+from storage_tasks.ops_cli import COMMANDS as OPS_COMMANDS  # noqa: E402
+
+for command in OPS_COMMANDS:
+    main.add_command(command)
