@@ -137,4 +137,34 @@ def recover(dry_run: bool, stale_after, target: str, database_url: str | None, a
         raise click.exceptions.Exit(1)
 
 
-COMMANDS = [status, deploy, recover]
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Find the matching revision; do not stamp it.")
+@database_option
+@json_option
+def adopt(dry_run: bool, database_url: str | None, as_json: bool) -> None:
+    """Put a database migrated by the legacy SQL (schema_migrations) under Alembic.
+
+    Compares the live public schema (tables, columns, indexes, constraints, RLS
+    policies) with the schema each revision produces, and stamps the revision it
+    matches exactly. Refuses (exit 1) with the differences from the closest revision
+    when none matches; refuses a database that already has alembic_version. Never
+    changes data.
+    """
+    from storage_tasks.adopt import adopt as run_adopt
+
+    report = run_adopt(database_url, dry_run=dry_run)
+    lines = [f"legacy schema_migrations version: {report.legacy_version or 'none'}"]
+    if report.matched:
+        verb = "would stamp" if dry_run else "stamped"
+        lines.append(f"the schema matches revision {report.matched} exactly: {verb} {report.matched}")
+    else:
+        lines.append(f"the schema matches no revision exactly; closest is {report.closest}, which differs by:")
+        lines += [f"  {d}" for d in report.differences]
+        lines.append("nothing stamped: bring the schema in line with that revision, then adopt again")
+    lines += [f"warning: {w}" for w in report.warnings]
+    emit(asdict(report) | {"ok": report.ok}, as_json, "\n".join(lines))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [status, deploy, recover, adopt]
