@@ -138,8 +138,8 @@ $restore$"""
             name=f"restore archived columns of {table}",
             source=source,
             key=key,
-            ctes=f"affected AS ({update} JOIN batch b ON b.id = a.{ident(key)} "
-            f"WHERE t.{ident(key)} = a.{ident(key)} RETURNING 1)",
+            ctes=f"affected AS ({update} WHERE IN_BATCH(a.{ident(key)}) AND IN_BATCH(t.{ident(key)}) "
+            f"AND t.{ident(key)} = a.{ident(key)} RETURNING 1)",
         )
     )
     op.execute(text(f"DROP TABLE IF EXISTS {source}"))

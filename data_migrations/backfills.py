@@ -21,9 +21,8 @@ def download_events_step(revision: str) -> batches.BatchStep:
         ctes=f"""affected AS (
   INSERT INTO public.package_analytics (package_id, event_type, user_id, metadata, created_at)
   SELECT p.id, 'download', NULL, {MIGRATED}, p.created_at
-  FROM {PACKAGES} p JOIN batch b ON b.id = p.id
-  CROSS JOIN LATERAL generate_series(1, p.download_count)
-  WHERE p.download_count > 0
+  FROM {PACKAGES} p CROSS JOIN LATERAL generate_series(1, p.download_count)
+  WHERE IN_BATCH(p.id) AND p.download_count > 0
   RETURNING 1
 )""",
     )
@@ -45,7 +44,7 @@ def package_versions_step(revision: str) -> batches.BatchStep:
         ctes=f"""affected AS (
   INSERT INTO public.package_versions (package_id, version, storage_url, checksum, created_at)
   SELECT p.id, coalesce(p.version, '1.0.0'), p.storage_url, p.checksum, p.created_at
-  FROM {PACKAGES} p JOIN batch b ON b.id = p.id
+  FROM {PACKAGES} p WHERE IN_BATCH(p.id)
   RETURNING 1
 )""",
     )

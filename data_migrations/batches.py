@@ -14,6 +14,7 @@ Offline (`--sql`) the same CTEs render once over the whole table: one set-based 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ class BatchStep:
     revision: str
     name: str
     source: str  # qualified table whose primary key is paged
-    ctes: str  # SQL CTEs after `batch`; must define `affected`
+    ctes: str  # SQL CTEs after `batch`; must define `affected`; may use IN_BATCH(<key column>)
     params: dict = field(default_factory=dict)
     source_filter: str = "TRUE"  # extra condition on the source rows (alias-free)
     key: str = "id"
@@ -65,14 +66,29 @@ def ensure_progress_table() -> None:
     )
 
 
+_IN_BATCH = re.compile(r"IN_BATCH\(([^()]+)\)")
+
+
+def _expand(step: BatchStep, in_batch: str) -> str:
+    """Replace IN_BATCH(col) by the batch's key range on `col`.
+
+    A range on the key lets the planner walk the primary-key index over exactly this
+    page; joining `batch` instead was planned as a hash join over the whole table, so
+    every batch read every row (found by benchmarks/events_backfill.py).
+    """
+    return _IN_BATCH.sub(lambda m: in_batch.format(col=m.group(1).strip()), step.ctes)
+
+
 def batch_statement(step: BatchStep) -> str:
     """The SQL of one batch: page selection, the step's CTEs, the checkpoint upsert."""
+    in_range = f"({{col}} > CAST(:last AS {step.key_type}) AND {{col}} <= (SELECT hi FROM bounds))"
     return f"""WITH batch AS MATERIALIZED (
   SELECT {ident(step.key)} AS id FROM {step.source}
   WHERE ({step.source_filter}) AND {ident(step.key)} > CAST(:last AS {step.key_type})
   ORDER BY {ident(step.key)} LIMIT :n
 ),
-{step.ctes},
+bounds AS MATERIALIZED (SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS hi),
+{_expand(step, in_range)},
 summary AS (
   SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1) AS last_key,
          (SELECT count(*) FROM batch) AS scanned,
@@ -92,7 +108,7 @@ def whole_table_statement(step: BatchStep) -> str:
     return f"""WITH batch AS (
   SELECT {ident(step.key)} AS id FROM {step.source} WHERE ({step.source_filter})
 ),
-{step.ctes}
+{_expand(step, "TRUE")}
 SELECT count(*) FROM affected"""
 
 

@@ -44,10 +44,21 @@ def _json_of(alias: str, columns: list[str]) -> str:
     return "jsonb_build_object(" + ", ".join(f"{literal(c)}, {alias}.{ident(c)}" for c in columns) + ")"
 
 
-def _set_from_json(table: str, columns: list[str], source: str) -> str:
-    cols = ", ".join(ident(c) for c in columns)
-    picked = ", ".join(f"r.{ident(c)}" for c in columns)
-    return f"({cols}) = (SELECT {picked} FROM jsonb_populate_record(NULL::{table}, {source}) r)"
+def _new(column: str) -> str:
+    return ident(f"new__{column}")
+
+
+def _row(alias: str, columns: list[str], new: bool = False) -> str:
+    """ROW(...) of the old (or computed new) values: compared with IS DISTINCT FROM, no jsonb per row."""
+    return "ROW(" + ", ".join(f"{alias}.{_new(c) if new else ident(c)}" for c in columns) + ")"
+
+
+def _pairs(alias: str, columns: list[str], new: bool = False) -> str:
+    return (
+        "jsonb_build_object("
+        + ", ".join(f"{literal(c)}, {alias}.{_new(c) if new else ident(c)}" for c in columns)
+        + ")"
+    )
 
 
 def rewrite_step(
@@ -62,29 +73,31 @@ def rewrite_step(
     """A batch step setting `column = expression` (expressions over alias `t`) on rows matching `where`.
 
     Pre-images are kept for the `preserve` columns (default: all assigned). Columns the
-    revision adds and its downgrade archives need none.
+    revision adds and its downgrade archives need none. New values travel as plain
+    columns; only the rows whose preserved values change pay for a jsonb pre-image.
     """
     qtable = qualified("public", table)
     columns = list(assignments)
     kept = preserve if preserve is not None else columns
-    dropped = [c for c in columns if c not in kept]
-    unkept = f" - ARRAY[{', '.join(literal(c) for c in dropped)}]::text[]" if dropped else ""
-    after = "jsonb_build_object(" + ", ".join(f"{literal(c)}, {expr}" for c, expr in assignments.items()) + ")"
+    computed = ", ".join(f"{expr} AS {_new(c)}" for c, expr in assignments.items())
     ctes = f"""computed AS (
-  SELECT t.id, {_json_of("t", columns)} AS before, {after} AS after
-  FROM {qtable} t JOIN batch b ON b.id = t.id
-  WHERE {where}
+  SELECT t.id, {", ".join(f"t.{ident(c)}" for c in columns)}, {computed}
+  FROM {qtable} t
+  WHERE IN_BATCH(t.id) AND ({where})
 ),
-changed AS (SELECT id, before, after FROM computed WHERE before IS DISTINCT FROM after),
+changed AS MATERIALIZED (
+  SELECT * FROM computed c WHERE {_row("c", columns)} IS DISTINCT FROM {_row("c", columns, new=True)}
+),
 saved AS (
   INSERT INTO {PRE_IMAGES} (revision, table_name, pk, before, after)
-  SELECT {literal(revision)}, {literal(table)}, id, before{unkept}, after{unkept} FROM changed
-  WHERE before{unkept} IS DISTINCT FROM after{unkept}
+  SELECT {literal(revision)}, {literal(table)}, c.id, {_pairs("c", kept)}, {_pairs("c", kept, new=True)}
+  FROM changed c
+  WHERE {_row("c", kept)} IS DISTINCT FROM {_row("c", kept, new=True)}
   ON CONFLICT (revision, table_name, pk) DO NOTHING
 ),
 affected AS (
-  UPDATE {qtable} t SET {_set_from_json(qtable, columns, "c.after")}
-  FROM changed c WHERE t.id = c.id
+  UPDATE {qtable} t SET {", ".join(f"{ident(col)} = c.{_new(col)}" for col in columns)}
+  FROM changed c WHERE t.id = c.id AND IN_BATCH(t.id)
   RETURNING 1
 )"""
     return batches.BatchStep(revision=revision, name=name, source=qtable, ctes=ctes)
@@ -115,13 +128,14 @@ def restore_step(revision: str, table: str, columns: list[str]) -> batches.Batch
     )
     ctes = f"""restored AS (
   UPDATE {qtable} t SET {assignments}
-  FROM {PRE_IMAGES} p JOIN batch b ON b.id = p.pk, jsonb_populate_record(NULL::{qtable}, p.before) r
-  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND t.id = p.pk
+  FROM {PRE_IMAGES} p, jsonb_populate_record(NULL::{qtable}, p.before) r
+  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND IN_BATCH(p.pk)
+    AND t.id = p.pk AND IN_BATCH(t.id)
   RETURNING 1
 ),
 affected AS (
-  DELETE FROM {PRE_IMAGES} p USING batch b
-  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND p.pk = b.id
+  DELETE FROM {PRE_IMAGES} p
+  WHERE p.revision = {literal(revision)} AND p.table_name = {literal(table)} AND IN_BATCH(p.pk)
   RETURNING 1
 )"""
     return batches.BatchStep(

@@ -3,8 +3,8 @@
 Why: v2 counts downloads (and views, likes) as events instead of a bare counter. Each
 counted v1 download becomes one `download` event with metadata {"migrated": true}.
 The table is new and unread by the application until this revision ends, so it is
-loaded first (set-based keyset batches, resumable) and only then gets its foreign key
-and indexes.
+loaded first (set-based keyset batches, resumable) and only then gets its primary key,
+foreign key and indexes.
 Downgrade preserves: the table moves to `taptik_archive` with every event (including
 events recorded after the upgrade); the next upgrade moves it back instead of
 recomputing. `download_count` itself is never touched.
@@ -44,10 +44,10 @@ def upgrade() -> None:
             sa.Column("user_id", sa.Uuid),
             sa.Column("metadata", postgresql.JSONB),
             sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-            sa.PrimaryKeyConstraint("id", name="pk_package_analytics"),
             if_not_exists=True,
         )
         load_download_events(revision)
+    ddl.add_primary_key("pk_package_analytics", TABLE, ["id"])
     ignore_in_file(
         "require-concurrent-index-creation",
         "package_analytics is new: the application does not read or write it before this revision commits",

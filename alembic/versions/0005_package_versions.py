@@ -2,7 +2,8 @@
 
 Why: v2 keeps every published version of a package. Each existing package gets one
 version row: its `version` (else '1.0.0'), storage_url and checksum. Loaded before the
-unique constraint and foreign key are built (the table is new and unread until then).
+primary key, unique constraint and foreign key are built (the table is new and unread
+until then).
 Downgrade preserves: the table moves to `taptik_archive` with every version (including
 ones published after the upgrade); the next upgrade moves it back.
 
@@ -41,10 +42,10 @@ def upgrade() -> None:
             sa.Column("storage_url", sa.Text),
             sa.Column("checksum", sa.Text),
             sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-            sa.PrimaryKeyConstraint("id", name="pk_package_versions"),
             if_not_exists=True,
         )
         load_package_versions(revision)
+    ddl.add_primary_key("pk_package_versions", TABLE, ["id"])
     op.execute(
         sa.text(
             "DO $u$ BEGIN IF NOT EXISTS (SELECT FROM pg_constraint "
