@@ -128,33 +128,23 @@ def alembic_config() -> dict:
     return {"file": str(ROOT / "alembic.ini")}
 
 
+def _run(module: str, args: tuple[str, ...], env_overrides: dict, timeout: float) -> subprocess.CompletedProcess:
+    """A real command line of the project, from its root, without the test runner's database URLs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TAPTIK_TEST_DATABASE_URL")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run_alembic(
     *args: str, database_url: str | None = None, extra_env: dict | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
-    """Run the real `alembic` command line, as users do, from the project root."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TAPTIK_TEST_DATABASE_URL")}
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run the real `alembic` command line, as users do."""
+    overrides = ({"DATABASE_URL": database_url} if database_url is not None else {}) | (extra_env or {})
+    return _run("alembic", args, overrides, timeout)
 
 
 def run_cli(*args: str, extra_env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real `taptik-db` command line."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TAPTIK_TEST_DATABASE_URL")}
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "storage_tasks", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return _run("storage_tasks", args, extra_env or {}, timeout)
