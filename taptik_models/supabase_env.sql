@@ -52,6 +52,18 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
   GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public
   GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+-- Whoever else creates objects in public (the superuser of a test server migrating as
+-- itself, as supabase_admin does on Supabase) hands them to the API roles the same way.
+DO $grants$
+BEGIN
+  EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+                 'GRANT ALL ON TABLES TO anon, authenticated, service_role', current_user);
+  EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+                 'GRANT ALL ON SEQUENCES TO anon, authenticated, service_role', current_user);
+  EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+                 'GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role', current_user);
+END
+$grants$;
 
 -- auth -----------------------------------------------------------------------
 CREATE SCHEMA IF NOT EXISTS auth AUTHORIZATION supabase_auth_admin;
