@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -12,33 +11,11 @@ import time
 import sqlalchemy as sa
 
 from tests.conftest import ROOT, run_alembic
+from tests.helpers import LIKES_INDEX_STATE, make_invalid_likes_index, rows_done_in_flight, seed_packages
 
 
 def _version(conn) -> str:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _seed_packages(engine, count: int, downloads: int) -> None:
-    with engine.begin() as conn:
-        user = conn.execute(sa.text("INSERT INTO auth.users (id) VALUES (gen_random_uuid()) RETURNING id")).scalar()
-        conn.execute(
-            sa.text(
-                "INSERT INTO taptik_packages (config_id, user_id, name, checksum, storage_url, download_count) "
-                "SELECT 'c' || g, :u, 'p' || g, md5(g::text), 'k/' || g, :d FROM generate_series(1, :n) g"
-            ),
-            {"u": user, "d": downloads, "n": count},
-        )
-
-
-def _rows_done_in_flight(conn, revision: str) -> int | None:
-    if conn.execute(sa.text("SELECT to_regclass('taptik_archive.taptik_migration_progress')")).scalar() is None:
-        return None
-    return conn.execute(
-        sa.text(
-            "SELECT rows_done FROM taptik_archive.taptik_migration_progress WHERE revision = :r AND finished_at IS NULL"
-        ),
-        {"r": revision},
-    ).scalar()
 
 
 def test_migrator_blocked_by_a_lock_retries_then_fails_cleanly(engine, db_url):
@@ -61,7 +38,7 @@ def test_migrator_blocked_by_a_lock_retries_then_fails_cleanly(engine, db_url):
 
 def test_killed_backfill_resumes_without_duplicates(engine, db_url):
     assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=200, downloads=5)
+    seed_packages(engine, count=200, downloads=5)
     assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
     env = {k: v for k, v in os.environ.items() if k != "TAPTIK_TEST_DATABASE_URL"} | {"DATABASE_URL": db_url}
     migrator = subprocess.Popen(
@@ -72,7 +49,7 @@ def test_killed_backfill_resumes_without_duplicates(engine, db_url):
     with engine.connect() as conn:
         while True:
             assert time.monotonic() < deadline and migrator.poll() is None, "never caught the backfill running"
-            done = _rows_done_in_flight(conn, "0004")
+            done = rows_done_in_flight(conn, "0004")
             conn.rollback()
             if done and done >= 100:
                 break
@@ -96,20 +73,11 @@ def test_killed_backfill_resumes_without_duplicates(engine, db_url):
 
 
 def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(engine, db_url):
-    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=3, downloads=0)
-    assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
+    make_invalid_likes_index(engine, db_url)
     with engine.connect() as conn:
         conn.connection.dbapi_connection.autocommit = True
-        conn.exec_driver_sql("UPDATE taptik_packages SET likes = 1")
-        conn.exec_driver_sql("DROP INDEX ix_taptik_packages_likes")
-        # A concurrent unique build over duplicates fails and leaves an INVALID index behind.
-        with contextlib.suppress(sa.exc.IntegrityError):
-            conn.exec_driver_sql(
-                "CREATE UNIQUE INDEX CONCURRENTLY ix_taptik_packages_likes ON taptik_packages (likes) WHERE likes > 0"
-            )
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")  # as if 0003 was killed there
-        valid = "SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'ix_taptik_packages_likes'::regclass"
+        valid = LIKES_INDEX_STATE
         assert conn.exec_driver_sql(valid).one() == (False, True)
         result = run_alembic("upgrade", "0003", database_url=db_url)
         assert result.returncode == 0, result.stderr

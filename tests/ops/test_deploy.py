@@ -12,15 +12,15 @@ from sqlalchemy.engine import make_url
 from data_migrations.locks import MIGRATION_LOCK_KEY
 from storage_tasks.deploy import FAULT_ENV, DeployStepFailed, choose_pg_dump, pg_dump_candidates, pg_dump_major
 from tests.conftest import HEAD, run_alembic
+from tests.helpers import seed_packages
 from tests.ops.helpers import cli_json, rows_digest, version
-from tests.test_production_safety import _seed_packages
 
 PHASES = ["preflight", "backup", "upgrade", "verify", "analyze"]
 
 
 def test_deploy_migrates_backs_up_verifies_and_reports_json(db_url, engine, tmp_path):
     assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=20, downloads=2)
+    seed_packages(engine, count=20, downloads=2)
     code, report, stderr = cli_json("deploy", "--database-url", db_url, "--backup-dir", str(tmp_path))
     assert code == 0, report
     assert report["outcome"] == "succeeded" and report["start"] == ["0001"]
@@ -42,7 +42,7 @@ def test_deploy_migrates_backs_up_verifies_and_reports_json(db_url, engine, tmp_
 
 def test_failed_upgrade_rolls_back_to_the_start_with_data_intact(db_url, engine):
     assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=30, downloads=3)
+    seed_packages(engine, count=30, downloads=3)
     before = rows_digest(engine, "taptik_packages", "teams", "team_members")
     code, report, _ = cli_json("deploy", "--database-url", db_url, "--no-backup", extra_env={FAULT_ENV: "0005"})
     assert code == 1, report

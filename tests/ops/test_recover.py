@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -14,10 +13,10 @@ import sqlalchemy as sa
 
 from data_migrations.locks import MIGRATION_LOCK_KEY, lock_holder
 from tests.conftest import HEAD, ROOT, run_alembic
+from tests.helpers import LIKES_INDEX_STATE, make_invalid_likes_index, rows_done_in_flight, seed_packages
 from tests.ops.helpers import cli_json, version
-from tests.test_production_safety import _rows_done_in_flight, _seed_packages
 
-INDEX_STATE = "SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'ix_taptik_packages_likes'::regclass"
+INDEX_STATE = LIKES_INDEX_STATE
 
 
 def _kill_migrator_mid_backfill(engine, db_url) -> None:
@@ -28,7 +27,7 @@ def _kill_migrator_mid_backfill(engine, db_url) -> None:
     )  # fmt: skip
     deadline = time.monotonic() + 60
     with engine.connect() as conn:
-        while not (_rows_done_in_flight(conn, "0004") or 0) >= 50:
+        while not (rows_done_in_flight(conn, "0004") or 0) >= 50:
             conn.rollback()
             assert time.monotonic() < deadline and migrator.poll() is None, "never caught the backfill running"
             time.sleep(0.02)
@@ -42,7 +41,7 @@ def _kill_migrator_mid_backfill(engine, db_url) -> None:
 
 def test_recover_resumes_a_killed_backfill_from_its_checkpoint(engine, db_url):
     assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=200, downloads=5)
+    seed_packages(engine, count=200, downloads=5)
     assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
     _kill_migrator_mid_backfill(engine, db_url)
     _, status, _ = cli_json("status", "--database-url", db_url)
@@ -85,24 +84,8 @@ def test_recover_ends_a_stale_lock_holder_but_never_a_recent_one(engine, db_url)
         assert lock_holder(conn) is None
 
 
-def _invalid_unique_index(engine, db_url) -> None:
-    """A failed CREATE UNIQUE INDEX CONCURRENTLY over duplicate likes leaves an INVALID index."""
-    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    _seed_packages(engine, count=3, downloads=0)
-    assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
-    with engine.connect() as conn:
-        conn.connection.dbapi_connection.autocommit = True
-        conn.exec_driver_sql("UPDATE taptik_packages SET likes = 1")
-        conn.exec_driver_sql("DROP INDEX ix_taptik_packages_likes")
-        with contextlib.suppress(sa.exc.IntegrityError):
-            conn.exec_driver_sql(
-                "CREATE UNIQUE INDEX CONCURRENTLY ix_taptik_packages_likes ON taptik_packages (likes) WHERE likes > 0"
-            )
-        assert conn.exec_driver_sql(INDEX_STATE).one() == (False, True)
-
-
 def test_recover_rebuilds_an_invalid_index_once_the_data_allows_it(engine, db_url):
-    _invalid_unique_index(engine, db_url)
+    make_invalid_likes_index(engine, db_url)
     _, status, _ = cli_json("status", "--database-url", db_url)
     assert [f["kind"] for f in status["findings"]] == ["invalid_index"]
     assert "taptik-db recover" in status["findings"][0]["action"]
@@ -123,7 +106,7 @@ def test_recover_rebuilds_an_invalid_index_once_the_data_allows_it(engine, db_ur
 
 
 def test_recover_drops_an_index_it_cannot_rebuild_and_says_why(engine, db_url):
-    _invalid_unique_index(engine, db_url)
+    make_invalid_likes_index(engine, db_url)
     code, report, _ = cli_json("recover", "--database-url", db_url)
     assert code == 1
     [action] = report["actions"]
