@@ -22,6 +22,7 @@ from alembic import op
 from sqlalchemy import text
 
 from data_migrations import runtime
+from data_migrations.ddl import with_lock_retries
 from data_migrations.sql import ident, literal, qualified
 
 log = logging.getLogger("alembic.taptik")
@@ -149,10 +150,11 @@ def run(step: BatchStep, *, batch_rows: int | None = None, offline_guard: str | 
         changed = 0
         while True:
             started = time.monotonic()
-            result = conn.execute(
-                statement,
-                {**step.params, "last": last, "n": size, "revision": step.revision, "step": step.name},
-            ).one()
+            params = {**step.params, "last": last, "n": size, "revision": step.revision, "step": step.name}
+            # A batch is one statement: a lock timeout changed nothing, so it is retried as is.
+            result = with_lock_retries(
+                lambda c, p=params: c.execute(statement, p).one(), f"a batch of {step.revision} {step.name}"
+            )
             if result.scanned == 0:
                 break
             last = result.last_key

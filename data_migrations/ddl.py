@@ -26,44 +26,46 @@ from taptik_models.errors import LockNotGranted
 log = logging.getLogger("alembic.taptik")
 
 LOCK_RETRIES = 5
-_LOCK_NOT_AVAILABLE = "55P03"
+LOCK_NOT_AVAILABLE = "55P03"
 
 
-def execute_with_lock_retries(
-    sql: str, *, retries: int = LOCK_RETRIES, first_pause: float = 0.2, squawk: Ignore | None = None
-) -> None:
-    """Run one DDL statement; when its lock is not granted within lock_timeout, back off and retry.
+def with_lock_retries(attempt, what: str, *, retries: int = LOCK_RETRIES, first_pause: float = 0.2):
+    """Call `attempt(connection)`; when a lock is not granted within lock_timeout, back off and retry.
 
     Inside a transaction each attempt is a savepoint, so a timed-out attempt does not abort
-    the migration. After `retries` attempts the last error propagates: the run fails cleanly,
-    it never waits indefinitely behind (and in front of) the application's queries.
+    the migration. After `retries` attempts LockNotGranted ends the run cleanly: it never
+    waits indefinitely behind (and in front of) the application's queries.
     """
+    conn = op.get_bind()
+    pause = first_pause
+    for number in range(1, retries + 1):
+        try:
+            if conn.in_transaction() and not runtime.in_autocommit(conn):
+                with conn.begin_nested():
+                    return attempt(conn)
+            return attempt(conn)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            if number == retries:
+                raise LockNotGranted(
+                    f"gave up after {retries} attempts to lock for: {what} "
+                    f"(lock_timeout {_setting(conn, 'lock_timeout')} each; another transaction holds it: "
+                    "retry when it ends, or raise -x lock_timeout)"
+                ) from None
+            log.warning("lock not granted (attempt %d/%d), retrying in %.1fs: %s", number, retries, pause, what)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def execute_with_lock_retries(sql: str, *, squawk: Ignore | None = None) -> None:
+    """Run one DDL statement under lock_timeout with bounded retries (offline: render it)."""
     sql = ignore_comment(squawk) + sql
     if runtime.offline():
         op.execute(text(sql))
         return
-    conn = op.get_bind()
-    pause = first_pause
-    for attempt in range(1, retries + 1):
-        try:
-            if conn.in_transaction() and not runtime.in_autocommit(conn):
-                with conn.begin_nested():
-                    conn.execute(text(sql))
-            else:
-                conn.execute(text(sql))
-            return
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-                raise
-            if attempt == retries:
-                raise LockNotGranted(
-                    f"gave up after {retries} attempts to lock for: {' '.join(sql.split())[:160]} "
-                    f"(lock_timeout {_setting(conn, 'lock_timeout')} each; another transaction holds the table: "
-                    "retry when it ends, or raise -x lock_timeout)"
-                ) from None
-            log.warning("lock not granted (attempt %d/%d), retrying in %.1fs: %s", attempt, retries, pause, sql)
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+    with_lock_retries(lambda conn: conn.execute(text(sql)), " ".join(sql.split())[:160])
 
 
 def _setting(conn, name: str) -> str:

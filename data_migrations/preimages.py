@@ -73,31 +73,36 @@ def rewrite_step(
     """A batch step setting `column = expression` (expressions over alias `t`) on rows matching `where`.
 
     Pre-images are kept for the `preserve` columns (default: all assigned). Columns the
-    revision adds and its downgrade archives need none. New values travel as plain
-    columns; only the rows whose preserved values change pay for a jsonb pre-image.
+    revision adds and its downgrade archives need none. Only the rows whose preserved
+    values change pay for a jsonb pre-image.
     """
     qtable = qualified("public", table)
-    columns = list(assignments)
-    kept = preserve if preserve is not None else columns
-    computed = ", ".join(f"{expr} AS {_new(c)}" for c, expr in assignments.items())
-    ctes = f"""computed AS (
-  SELECT t.id, {", ".join(f"t.{ident(c)}" for c in columns)}, {computed}
+    kept = preserve if preserve is not None else list(assignments)
+
+    def row(exprs) -> str:
+        return "ROW(" + ", ".join(exprs) + ")"
+
+    def pairs(exprs: dict[str, str]) -> str:
+        return "jsonb_build_object(" + ", ".join(f"{literal(c)}, {e}" for c, e in exprs.items()) + ")"
+
+    old = {c: f"t.{ident(c)}" for c in assignments}
+    # The UPDATE sets the expressions themselves, not values computed earlier in the
+    # statement: when a row changes under a concurrent transaction, PostgreSQL re-evaluates
+    # them on the new row version, so a value the application just wrote is never
+    # overwritten with one computed from the old version (a lost update).
+    # `saved` reads the statement's snapshot: every row as it was before `affected`.
+    ctes = f"""saved AS (
+  INSERT INTO {PRE_IMAGES} (revision, table_name, pk, before, after)
+  SELECT {literal(revision)}, {literal(table)}, t.id,
+         {pairs({c: old[c] for c in kept})}, {pairs({c: assignments[c] for c in kept})}
   FROM {qtable} t
   WHERE IN_BATCH(t.id) AND ({where})
-),
-changed AS MATERIALIZED (
-  SELECT * FROM computed c WHERE {_row("c", columns)} IS DISTINCT FROM {_row("c", columns, new=True)}
-),
-saved AS (
-  INSERT INTO {PRE_IMAGES} (revision, table_name, pk, before, after)
-  SELECT {literal(revision)}, {literal(table)}, c.id, {_pairs("c", kept)}, {_pairs("c", kept, new=True)}
-  FROM changed c
-  WHERE {_row("c", kept)} IS DISTINCT FROM {_row("c", kept, new=True)}
+    AND {row(old[c] for c in kept)} IS DISTINCT FROM {row(assignments[c] for c in kept)}
   ON CONFLICT (revision, table_name, pk) DO NOTHING
 ),
 affected AS (
-  UPDATE {qtable} t SET {", ".join(f"{ident(col)} = c.{_new(col)}" for col in columns)}
-  FROM changed c WHERE t.id = c.id AND IN_BATCH(t.id)
+  UPDATE {qtable} t SET {", ".join(f"{ident(c)} = {e}" for c, e in assignments.items())}
+  WHERE IN_BATCH(t.id) AND ({where}) AND {row(old.values())} IS DISTINCT FROM {row(assignments.values())}
   RETURNING 1
 )"""
     return batches.BatchStep(revision=revision, name=name, source=qtable, ctes=ctes)

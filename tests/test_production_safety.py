@@ -83,3 +83,46 @@ def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(engine, db_url)
         assert result.returncode == 0, result.stderr
         assert "dropping invalid index ix_taptik_packages_likes" in result.stderr
         assert conn.exec_driver_sql(valid).one() == (True, False)
+
+
+def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine, db_url):
+    """A row the application updates while a batch waits for it keeps the application's value."""
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=100, downloads=0)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE taptik_packages SET metadata = '{"title": "From metadata"}'"""))
+        last_id = conn.execute(sa.text("SELECT max(id::text)::uuid FROM taptik_packages")).scalar()
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "TAPTIK_TEST_DATABASE_URL"} | {"DATABASE_URL": db_url}
+    migrator = subprocess.Popen(
+        [sys.executable, "-m", "alembic", "-x", "batch_rows=10", "-x", "batch_pause=0.2", "-x", "lock_timeout=20s",
+         "upgrade", "0003"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:
+        while not rows_done_in_flight(watcher, "0003"):  # the backfill has started: DDL is behind us
+            watcher.rollback()
+            assert time.monotonic() < deadline and migrator.poll() is None
+            time.sleep(0.02)
+        with engine.connect() as app:
+            app.execute(
+                sa.text("UPDATE taptik_packages SET title = 'Written by the app' WHERE id = :id"), {"id": last_id}
+            )
+            while not watcher.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
+                    "AND wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar():
+                watcher.rollback()
+                assert time.monotonic() < deadline and migrator.poll() is None
+                time.sleep(0.02)
+            app.commit()  # the waiting batch now sees the application's row version
+    _, err = migrator.communicate(timeout=120)
+    assert migrator.returncode == 0, err
+    with engine.connect() as conn:
+        title = conn.execute(sa.text("SELECT title FROM taptik_packages WHERE id = :id"), {"id": last_id}).scalar()
+        others = conn.execute(sa.text("SELECT count(*) FROM taptik_packages WHERE title = 'From metadata'")).scalar()
+    assert title == "Written by the app"
+    assert others == 99
