@@ -20,6 +20,7 @@ from storage_tasks import migrator
 from storage_tasks.checksums import record_applied
 from storage_tasks.revision_naming import number_new_revisions
 from taptik_models import autogen_plugin, supabase_env
+from taptik_models.compare_scope import include_name, include_object
 from taptik_models.errors import TaptikError
 from taptik_models.models import POLICIES, metadata
 from taptik_models.settings import redact_url
@@ -30,17 +31,6 @@ if config.config_file_name and "connection" not in config.attributes:
 
 autogen_plugin.install()
 register_entities(POLICIES, schemas=["public"], entity_types=[type(POLICIES[0])])
-
-
-def include_name(name, type_, parent_names):
-    """Compare only the public schema: auth, storage and taptik_archive are not ours to model."""
-    if type_ == "schema":
-        return name in (None, "public")
-    return True
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    return not (type_ == "table" and obj.schema not in (None, "public"))
 
 
 COMMON = dict(

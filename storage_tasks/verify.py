@@ -70,15 +70,6 @@ def check_package_users(conn: Connection) -> Check:
     return Check("package_users_exist", count == 0, {"packages_without_user": count})
 
 
-def _include_name(name, type_, parent_names) -> bool:
-    # The same filters as alembic/env.py: auth, storage and taptik_archive are not ours.
-    return name in (None, "public") if type_ == "schema" else True
-
-
-def _include_object(obj, name, type_, reflected, compare_to) -> bool:
-    return not (type_ == "table" and obj.schema not in (None, "public"))
-
-
 def _describe_diff(diff) -> str:
     op = diff[0]
     if op == "modify_nullable":
@@ -95,11 +86,12 @@ def check_schema(conn: Connection) -> Check:
     from alembic.migration import MigrationContext
 
     from taptik_models import autogen_plugin, metadata
+    from taptik_models.compare_scope import include_name, include_object
 
     autogen_plugin.install()  # keeps alembic-utils' global comparator out of this comparison
     context = MigrationContext.configure(
         conn,
-        opts={"target_metadata": metadata, "include_name": _include_name, "include_object": _include_object},
+        opts={"target_metadata": metadata, "include_name": include_name, "include_object": include_object},
     )
     problems = []
     for diff in compare_metadata(context, metadata):
