@@ -159,7 +159,7 @@ def _findings(report: StatusReport) -> list[Finding]:
         findings.append(
             Finding(
                 "unfinished_checkpoint",
-                f"batched step {cp['revision']} '{cp['step']}' stopped after key {cp['last_key']} "
+                f"batched step {cp['revision']} '{cp['step']}' stopped at {_position(cp['last_key'])} "
                 f"({cp['rows_done']} rows done, last progress {cp['updated_at']}){in_progress}",
                 f"rerun the downgrade that was interrupted (`alembic downgrade <revision before "
                 f"{cp['revision'].split('-')[0]}>`) to resume"
@@ -210,3 +210,10 @@ def status(database_url: str | None = None) -> StatusReport:
     url = migrator.resolve_url(database_url, None)
     with migrator.connect(url) as conn:
         return inspect(conn, script_directory(), redact_url(url))
+
+
+def _position(last_key: str | None) -> str:
+    """Where a batched step stopped: a heap block for in-place rewrites, else the last key done."""
+    if last_key and last_key.startswith("(") and last_key.endswith(",0)"):
+        return f"block {last_key[1:-3]}"
+    return f"key {last_key}"

@@ -85,30 +85,45 @@ def test_invalid_index_from_a_failed_concurrent_build_is_rebuilt(engine, db_url)
         assert conn.exec_driver_sql(valid).one() == (True, False)
 
 
-def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine, db_url):
-    """A row the application updates while a batch waits for it keeps the application's value."""
-    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
-    seed_packages(engine, count=100, downloads=0)
-    with engine.begin() as conn:
-        conn.execute(sa.text("""UPDATE taptik_packages SET metadata = '{"title": "From metadata"}'"""))
-        last_id = conn.execute(sa.text("SELECT max(id::text)::uuid FROM taptik_packages")).scalar()
-    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+def _start_slow_0003(db_url: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TAPTIK_TEST_DATABASE_URL"} | {"DATABASE_URL": db_url}
-    migrator = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "alembic", "-x", "batch_rows=10", "-x", "batch_pause=0.2", "-x", "lock_timeout=20s",
          "upgrade", "0003"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def _wait_for_first_batch(watcher, migrator, deadline: float) -> None:
+    while not rows_done_in_flight(watcher, "0003"):  # the backfill has started: DDL is behind us
+        watcher.rollback()
+        assert time.monotonic() < deadline and migrator.poll() is None
+        time.sleep(0.02)
+
+
+def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine, db_url):
+    """A row the application updates while a batch waits for it keeps the application's value.
+
+    The batch skips that row (its new version has another ctid) and the catch-up pass
+    backfills it from the application's version.
+    """
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=100, downloads=0)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE taptik_packages SET metadata = '{"title": "From metadata"}'"""))
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    migrator = _start_slow_0003(db_url)
     deadline = time.monotonic() + 60
     with engine.connect() as watcher:
-        while not rows_done_in_flight(watcher, "0003"):  # the backfill has started: DDL is behind us
-            watcher.rollback()
-            assert time.monotonic() < deadline and migrator.poll() is None
-            time.sleep(0.02)
+        _wait_for_first_batch(watcher, migrator, deadline)
         with engine.connect() as app:
-            app.execute(
-                sa.text("UPDATE taptik_packages SET title = 'Written by the app' WHERE id = :id"), {"id": last_id}
-            )
+            # The physically last row not backfilled yet: the sweep reaches its block last.
+            row_id = app.execute(
+                sa.text(
+                    "UPDATE taptik_packages SET title = 'Written by the app' WHERE id = "
+                    "(SELECT id FROM taptik_packages WHERE description IS NULL ORDER BY ctid DESC LIMIT 1) RETURNING id"
+                )
+            ).scalar()
             while not watcher.execute(
                 sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
@@ -122,7 +137,75 @@ def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine,
     _, err = migrator.communicate(timeout=120)
     assert migrator.returncode == 0, err
     with engine.connect() as conn:
-        title = conn.execute(sa.text("SELECT title FROM taptik_packages WHERE id = :id"), {"id": last_id}).scalar()
+        row = conn.execute(
+            sa.text("SELECT title, description, sanitization_level FROM taptik_packages WHERE id = :id"), {"id": row_id}
+        ).one()
         others = conn.execute(sa.text("SELECT count(*) FROM taptik_packages WHERE title = 'From metadata'")).scalar()
-    assert title == "Written by the app"
+    assert row.title == "Written by the app"
+    assert row.description is not None and row.sanitization_level == "none"  # backfilled by the catch-up pass
+    assert "catch-up pass found 1 rows still to do, changed 1" in err
     assert others == 99
+
+
+def test_rows_the_application_inserts_during_the_backfill_are_backfilled(engine, db_url):
+    """A v1 client keeps inserting while 0003 runs: its rows land past the swept blocks, the catch-up takes them."""
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=60, downloads=0)
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    migrator = _start_slow_0003(db_url)
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:
+        _wait_for_first_batch(watcher, migrator, deadline)
+        with engine.begin() as app:  # as v1 wrote them: title and tags only in metadata
+            app.execute(
+                sa.text(
+                    "INSERT INTO taptik_packages (config_id, user_id, name, platform, metadata, checksum, storage_url) "
+                    "SELECT 'late-' || g, user_id, 'late-' || g, 'vim', "
+                    """'{"title": "Late title", "tags": ["late"]}', 'c', 'packages/late-' || g """
+                    "FROM taptik_packages, generate_series(1, 3) g LIMIT 3"
+                )
+            )
+    _, err = migrator.communicate(timeout=120)
+    assert migrator.returncode == 0, err
+    with engine.connect() as conn:
+        late = conn.execute(
+            sa.text("SELECT title, user_tags, description FROM taptik_packages WHERE name LIKE 'late-%'")
+        ).all()
+    assert len(late) == 3
+    assert all(r.title == "Late title" and r.user_tags == ["late"] and r.description for r in late)
+    assert "catch-up pass found 3 rows still to do, changed 3" in err  # not by the sweep: past its last block
+
+
+def test_downgrade_restores_pre_images_saved_in_the_earlier_jsonb_layout(engine, db_url):
+    """A database upgraded before per-revision pre-image tables keeps its jsonb rows; downgrade still restores them."""
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=20, downloads=0)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE taptik_packages SET metadata = '{"title": "From metadata", "tags": ["x"]}'"""))
+        v1 = conn.execute(sa.text("SELECT id, title, user_tags FROM taptik_packages ORDER BY id")).all()
+    assert run_alembic("upgrade", "0003", database_url=db_url).returncode == 0
+    with engine.begin() as conn:  # what the earlier code left: one jsonb row per key in taptik_archive.pre_images
+        conn.execute(
+            sa.text(
+                """CREATE TABLE taptik_archive.pre_images (
+                     revision text NOT NULL, table_name text NOT NULL, pk uuid NOT NULL, before jsonb NOT NULL,
+                     after jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(),
+                     PRIMARY KEY (revision, table_name, pk))"""
+            )
+        )
+        moved = conn.execute(
+            sa.text(
+                """INSERT INTO taptik_archive.pre_images (revision, table_name, pk, before, after)
+                   SELECT '0003', 'taptik_packages', pk,
+                          jsonb_build_object('title', before__title, 'user_tags', before__user_tags),
+                          jsonb_build_object('title', after__title, 'user_tags', after__user_tags)
+                   FROM taptik_archive.pre_images_0003_taptik_packages"""
+            )
+        ).rowcount
+        conn.execute(sa.text("DROP TABLE taptik_archive.pre_images_0003_taptik_packages"))
+    assert moved == 20
+    result = run_alembic("downgrade", "0002", database_url=db_url)
+    assert result.returncode == 0, result.stderr
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id, title, user_tags FROM taptik_packages ORDER BY id")).all() == v1
+        assert conn.execute(sa.text("SELECT count(*) FROM taptik_archive.pre_images")).scalar() == 0

@@ -131,10 +131,13 @@ def test_downgrade_to_baseline_restores_v1_exactly_and_upgrade_restores_head(at_
     with engine.connect() as conn:
         assert public_snapshot(conn) == head_state
         assert column_snapshot(conn) == head_shape
-        leftovers = conn.execute(
-            sa.text("SELECT count(*) FROM taptik_archive.pre_images WHERE revision NOT IN ('0003', '0006', '0007')")
-        ).scalar()
-    assert leftovers == 0
+        pre_image_tables = conn.execute(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'taptik_archive' AND tablename LIKE 'pre_images%'"
+            )
+        ).scalars()
+    # The downgrade's own pre-images (0003-downgrade) were restored and dropped by the upgrade.
+    assert sorted(pre_image_tables) == [f"pre_images_{rev}_taptik_packages" for rev in ("0003", "0006", "0007")]
 
 
 def test_head_to_base_to_head_keeps_every_row(at_head, alembic_runner):
