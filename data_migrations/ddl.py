@@ -12,6 +12,7 @@ All helpers are idempotent: rerunning a revision killed halfway finishes it.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from alembic import op
@@ -59,13 +60,42 @@ def with_lock_retries(attempt, what: str, *, retries: int = LOCK_RETRIES, first_
     raise AssertionError("unreachable")
 
 
+_ALTERED = re.compile(r"^ALTER TABLE (\S+) ")
+_REFERENCED = re.compile(r" REFERENCES (\S+) ")
+
+
+def _autovacuum_fence(conn, sql: str) -> str | None:
+    """LOCK the tables an ALTER TABLE touches in SHARE UPDATE EXCLUSIVE mode first, in its transaction.
+
+    A DDL statement that waits for autovacuum (which holds SHARE UPDATE EXCLUSIVE while it
+    works on a table we just rewrote or loaded) queues every application query on that
+    table behind it until the deadlock check cancels autovacuum, deadlock_timeout (1 s)
+    later: benchmarks/zero_downtime.py saw two 1 s probe stalls so. The fence waits for
+    the same autovacuum (and gets it cancelled the same way), but queues no application
+    query: SHARE UPDATE EXCLUSIVE does not conflict with reads and row writes. Holding it,
+    the ALTER then only waits for application transactions. Tables we may not lock
+    (auth.users on Supabase) are left out.
+    """
+    tables = _ALTERED.findall(sql) + _REFERENCED.findall(sql)
+    lockable = [t for t in tables if conn.execute(text("SELECT has_table_privilege(:t, 'UPDATE')"), {"t": t}).scalar()]
+    return f"LOCK TABLE {', '.join(lockable)} IN SHARE UPDATE EXCLUSIVE MODE" if lockable else None
+
+
 def execute_with_lock_retries(sql: str, *, squawk: Ignore | None = None) -> None:
     """Run one DDL statement under lock_timeout with bounded retries (offline: render it)."""
-    sql = ignore_comment(squawk) + sql
+    statement = ignore_comment(squawk) + sql
     if runtime.offline():
-        op.execute(text(sql))
+        op.execute(text(statement))
         return
-    with_lock_retries(lambda conn: conn.execute(text(sql)), " ".join(sql.split())[:160])
+
+    def attempt(conn):
+        if conn.in_transaction() and not runtime.in_autocommit(conn):
+            fence = _autovacuum_fence(conn, sql)
+            if fence:
+                conn.execute(text(fence))
+        conn.execute(text(statement))
+
+    with_lock_retries(attempt, " ".join(sql.split())[:160])
 
 
 def _setting(conn, name: str) -> str:

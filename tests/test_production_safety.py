@@ -209,3 +209,73 @@ def test_downgrade_restores_pre_images_saved_in_the_earlier_jsonb_layout(engine,
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT id, title, user_tags FROM taptik_packages ORDER BY id")).all() == v1
         assert conn.execute(sa.text("SELECT count(*) FROM taptik_archive.pre_images")).scalar() == 0
+
+
+def test_killed_block_sweep_resumes_at_its_block_with_one_pre_image_per_row(engine, db_url):
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=400, downloads=0)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE taptik_packages SET metadata = '{"title": "From metadata"}'"""))
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    migrator = _start_slow_0003(db_url)
+    deadline = time.monotonic() + 60
+    with engine.connect() as watcher:
+        while (rows_done_in_flight(watcher, "0003") or 0) < 100:
+            watcher.rollback()
+            assert time.monotonic() < deadline and migrator.poll() is None, "never caught the sweep running"
+            time.sleep(0.02)
+    os.kill(migrator.pid, signal.SIGKILL)
+    migrator.wait()
+    with engine.connect() as conn:
+        assert _version(conn) == "0002"
+        stopped_at = conn.execute(
+            sa.text("SELECT last_key FROM taptik_archive.taptik_migration_progress WHERE revision = '0003'")
+        ).scalar()
+    rerun = run_alembic("upgrade", "0003", database_url=db_url)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming at block {stopped_at}" in rerun.stderr
+    with engine.connect() as conn:
+        pending = conn.execute(
+            sa.text("SELECT count(*) FROM taptik_packages WHERE title IS NULL OR description IS NULL")
+        ).scalar()
+        pre_images, keys = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT pk) FROM taptik_archive.pre_images_0003_taptik_packages")
+        ).one()
+    assert pending == 0
+    assert pre_images == keys == 400  # each title filled once, whether before or after the kill
+
+
+def test_ddl_waiting_for_autovacuum_does_not_queue_the_application(engine, db_url):
+    """A session holding SHARE UPDATE EXCLUSIVE (as autovacuum does) delays 0003's ALTER TABLE.
+
+    The migrator waits on its fence lock, which conflicts with no application query: the
+    application's UPDATE goes through at once instead of queueing behind a waiting ALTER.
+    """
+    assert run_alembic("upgrade", "0001", database_url=db_url).returncode == 0
+    seed_packages(engine, count=5, downloads=0)
+    assert run_alembic("upgrade", "0002", database_url=db_url).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "TAPTIK_TEST_DATABASE_URL"} | {"DATABASE_URL": db_url}
+    deadline = time.monotonic() + 60
+    with engine.connect() as vacuum_like, engine.connect() as watcher, engine.connect() as app:
+        vacuum_like.execute(sa.text("LOCK TABLE taptik_packages IN SHARE UPDATE EXCLUSIVE MODE"))
+        migrator = subprocess.Popen(
+            [sys.executable, "-m", "alembic", "-x", "lock_timeout=10s", "upgrade", "0003"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        while not watcher.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
+                "AND wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        ).scalar():
+            watcher.rollback()
+            assert time.monotonic() < deadline and migrator.poll() is None
+            time.sleep(0.02)
+        app.execute(sa.text("SET LOCAL statement_timeout = '1s'"))
+        updated = app.execute(sa.text("UPDATE taptik_packages SET updated_at = now()")).rowcount
+        app.commit()
+        assert migrator.poll() is None  # still waiting for the autovacuum-like lock
+        vacuum_like.rollback()
+        _, err = migrator.communicate(timeout=60)
+    assert updated == 5
+    assert migrator.returncode == 0, err
