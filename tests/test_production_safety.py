@@ -101,6 +101,18 @@ def _wait_for_first_batch(watcher, migrator, deadline: float) -> None:
         time.sleep(0.02)
 
 
+def _wait_for_migrator_waiting_on_a_lock(watcher, migrator, deadline: float) -> None:
+    while not watcher.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
+            "AND wait_event_type = 'Lock' AND datname = current_database()"
+        )
+    ).scalar():
+        watcher.rollback()
+        assert time.monotonic() < deadline and migrator.poll() is None
+        time.sleep(0.02)
+
+
 def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine, db_url):
     """A row the application updates while a batch waits for it keeps the application's value.
 
@@ -124,15 +136,7 @@ def test_backfill_never_overwrites_what_the_application_writes_meanwhile(engine,
                     "(SELECT id FROM taptik_packages WHERE description IS NULL ORDER BY ctid DESC LIMIT 1) RETURNING id"
                 )
             ).scalar()
-            while not watcher.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
-                    "AND wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar():
-                watcher.rollback()
-                assert time.monotonic() < deadline and migrator.poll() is None
-                time.sleep(0.02)
+            _wait_for_migrator_waiting_on_a_lock(watcher, migrator, deadline)
             app.commit()  # the waiting batch now sees the application's row version
     _, err = migrator.communicate(timeout=120)
     assert migrator.returncode == 0, err
@@ -262,15 +266,7 @@ def test_ddl_waiting_for_autovacuum_does_not_queue_the_application(engine, db_ur
             [sys.executable, "-m", "alembic", "-x", "lock_timeout=10s", "upgrade", "0003"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        while not watcher.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'taptik-migrator' "
-                "AND wait_event_type = 'Lock' AND datname = current_database()"
-            )
-        ).scalar():
-            watcher.rollback()
-            assert time.monotonic() < deadline and migrator.poll() is None
-            time.sleep(0.02)
+        _wait_for_migrator_waiting_on_a_lock(watcher, migrator, deadline)
         app.execute(sa.text("SET LOCAL statement_timeout = '1s'"))
         updated = app.execute(sa.text("UPDATE taptik_packages SET updated_at = now()")).rowcount
         app.commit()
