@@ -88,11 +88,13 @@ def execute_with_lock_retries(sql: str, *, squawk: Ignore | None = None) -> None
         op.execute(text(statement))
         return
 
+    conn = op.get_bind()
+    # Looked up once, not on every retry; only inside a transaction can the lock outlive LOCK TABLE.
+    fence = _autovacuum_fence(conn, sql) if conn.in_transaction() and not runtime.in_autocommit(conn) else None
+
     def attempt(conn):
-        if conn.in_transaction() and not runtime.in_autocommit(conn):
-            fence = _autovacuum_fence(conn, sql)
-            if fence:
-                conn.execute(text(fence))
+        if fence:
+            conn.execute(text(fence))
         conn.execute(text(statement))
 
     with_lock_retries(attempt, " ".join(sql.split())[:160])
